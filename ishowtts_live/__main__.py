@@ -1,0 +1,3 @@
+from ishowtts_live.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""``ishowtts-live`` — the command line.
+
+Exit statuses: 0 ok, 1 runtime failure, 2 usage, 78 configuration error.
+Torch is imported only by the commands that synthesize (run, say, bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from ishowtts_live import __version__
+from ishowtts_live.errors import EXIT_FAILURE, EXIT_OK, ConfigError, IshowttsError, UsageError
+
+PROG = "ishowtts-live"
+
+
+def _config_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--config", "-c", metavar="FILE",
+                        help="config file (default: ./config/ishowtts.toml, then ~/.config/ishowtts-live/, "
+                             "then /etc/ishowtts-live/; or $ISHOWTTS_LIVE_CONFIG)")
+    parent.add_argument("--set", "-o", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config key (repeatable), e.g. -o engine.nfe_step=8")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Reads livestream chat aloud in a cloned voice (F5-TTS).")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parent = _config_parent()
+
+    say = sub.add_parser("say", parents=[parent], help="speak one text (to a WAV file or a sound device)")
+    say.add_argument("text", help="what to say ('-' reads standard input)")
+    say.add_argument("--voice", "-v", help="voice id (default: voices.default)")
+    say.add_argument("--nfe", type=int, metavar="N", help="flow steps (default: engine.nfe_step)")
+    say.add_argument("--speed", type=float, help="speaking rate factor")
+    say.add_argument("--seed", type=int, help="noise seed, for repeatable output")
+    where = say.add_mutually_exclusive_group()
+    where.add_argument("--out", metavar="FILE.wav", help="write a 24 kHz WAV file")
+    where.add_argument("--device", metavar="NAME", help="play on the output device whose name contains NAME")
+    say.set_defaults(func=cmd_say)
+
+    doctor = sub.add_parser("doctor", parents=[parent], help="check GPU, torch, weights, voices, audio and config")
+    doctor.set_defaults(func=cmd_doctor)
+
+    config = sub.add_parser("config", help="check or show the configuration")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_sub.add_parser("check", parents=[parent], help="validate; list every problem (exit 78 if any)")
+    check.set_defaults(func=cmd_config_check)
+    show = config_sub.add_parser("show", parents=[parent], help="print the effective configuration, secrets masked")
+    show.set_defaults(func=cmd_config_show)
+    return parser
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from ishowtts_live.config import load_config
+
+    loaded = load_config(args.config, args.overrides)
+    print(f"{loaded.path or 'built-in defaults'}: ok")
+    return EXIT_OK
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from ishowtts_live.config import load_config, show_config
+
+    print(show_config(load_config(args.config, args.overrides, run_checks=False)), end="")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ishowtts_live.doctor import run_doctor
+
+    return run_doctor(args.config, args.overrides)
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    from ishowtts_live.config import load_config
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if not text.strip():
+        raise UsageError("nothing to say: the text is empty")
+    if args.nfe is not None and not 1 <= args.nfe <= 64:
+        raise UsageError("--nfe must be between 1 and 64")
+    if args.speed is not None and not 0.3 <= args.speed <= 3.0:
+        raise UsageError("--speed must be between 0.3 and 3.0")
+    loaded = load_config(args.config, args.overrides)
+    from ishowtts_live import logs
+
+    logs.configure(loaded.config.log.level, loaded.config.log.format)
+    return asyncio.run(_say(loaded, text.strip(), args))
+
+
+async def _say(loaded, text: str, args: argparse.Namespace) -> int:
+    from ishowtts_live.synth.worker import SynthWorker
+
+    worker = SynthWorker(loaded)
+    t0 = time.perf_counter()
+    _status(f"loading the model ({loaded.config.engine.model}) …")
+    await worker.start(warmup=False)
+    _status(f"loaded in {time.perf_counter() - t0:.1f} s; speaking …")
+    if args.out:
+        from ishowtts_live.sinks.wav import WavSink
+
+        sink = WavSink(args.out, worker.sample_rate)
+        target = args.out
+    else:
+        from ishowtts_live.sinks.device import SoundDeviceSink
+
+        name = args.device if args.device is not None else loaded.config.audio.device
+        sink = SoundDeviceSink(name, worker.sample_rate)
+        target = f"device {name or 'default'!r}"
+    try:
+        await sink.open()
+        stream = worker.stream(text, args.voice, nfe_step=args.nfe, speed=args.speed, seed=args.seed)
+        async for chunk in stream:
+            await sink.write(chunk.pcm)
+        await sink.drain()
+    finally:
+        await sink.close()
+        await worker.stop()
+    stats = stream.stats
+    first = (stats.first_block - stats.submitted) if stats.first_block else float("nan")
+    note = " (cut at engine.max_audio_s)" if stats.truncated else ""
+    _status(f"{target}: {stats.audio_seconds:.2f} s of audio{note}, synthesized in {stats.synth_seconds:.2f} s "
+            f"(RTF {stats.rtf or 0:.3f}, NFE {stats.nfe_step}), first audio after {first * 1000:.0f} ms")
+    return EXIT_OK
+
+
+def _status(line: str) -> None:
+    print(f"{PROG}: {line}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{PROG}: {problem}", file=sys.stderr)
+        return exc.exit_code
+    except IshowttsError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""The configuration schema: every key, its type, its bounds and its default.
+
+``config/ishowtts.toml`` documents each key; ``tests/config`` checks that the
+shipped file and these defaults agree. Relative paths are relative to the
+directory that holds the config file.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, field
+
+# Markers read by the loader: paths are resolved against the config file's
+# folder; secrets are masked by ``config show`` and never logged.
+PathStr = Annotated[str, Meta(extra={"path": True})]
+SecretStr = Annotated[str, Meta(extra={"secret": True})]
+
+PosInt = Annotated[int, Meta(ge=1)]
+
+
+class Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ArchConfig(Section, omit_defaults=True):
+    """Overrides of the DiT arguments, for fine-tuned or small models."""
+
+    dim: PosInt | None = None
+    depth: PosInt | None = None
+    heads: PosInt | None = None
+    ff_mult: PosInt | None = None
+    text_dim: PosInt | None = None
+    conv_layers: Annotated[int, Meta(ge=0)] | None = None
+
+
+DTYPES = ("auto", "fp16", "bf16", "fp32")
+COMPILE_MODES = ("auto", "off", "default", "reduce-overhead", "max-autotune")
+
+
+class EngineConfig(Section):
+    model: str = "F5TTS_v1_Base"
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    checkpoint: PathStr = ""  # "" = the upstream hub default for `model`
+    vocab: PathStr = ""  # "" = the vocabulary shipped with f5-tts
+    vocoder: PathStr = ""  # "" = charactr/vocos-mel-24khz from the hub
+    cache_dir: PathStr = ""  # "" = the Hugging Face default cache
+    device: str = "auto"
+    dtype: Literal["auto", "fp16", "bf16", "fp32"] = "auto"
+    compile: Literal["auto", "off", "default", "reduce-overhead", "max-autotune"] = "auto"
+    nfe_step: Annotated[int, Meta(ge=1, le=64)] = 7
+    cfg_strength: Annotated[float, Meta(ge=0.0, le=10.0)] = 2.0
+    sway_sampling_coef: Annotated[float, Meta(ge=-1.0, le=1.0)] = -1.0
+    speed: Annotated[float, Meta(ge=0.3, le=3.0)] = 1.0
+    max_audio_s: Annotated[float, Meta(gt=0.0, le=120.0)] = 30.0
+    first_chunk_s: Annotated[float, Meta(ge=0.5, le=20.0)] = 2.0
+    chunk_s: Annotated[float, Meta(ge=1.0, le=20.0)] = 8.0
+    crossfade_ms: Annotated[int, Meta(ge=0, le=500)] = 60
+    block_ms: Annotated[int, Meta(ge=10, le=100)] = 50
+    seed: int = -1  # -1 = a fresh seed for every message
+    warmup: bool = True
+
+
+class VoicesConfig(Section):
+    dir: PathStr = "../voices"
+    default: str = "default"
+
+
+class AudioConfig(Section):
+    device: str = ""  # substring of the output device name; "" = system default
+
+
+class StateConfig(Section):
+    dir: PathStr = ""  # "" = $STATE_DIRECTORY (systemd) or ~/.local/state/ishowtts-live
+
+
+class LogConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "console", "json"] = "auto"
+
+
+class Config(Section):
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    voices: VoicesConfig = field(default_factory=VoicesConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    log: LogConfig = field(default_factory=LogConfig)

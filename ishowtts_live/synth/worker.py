@@ -1,0 +1,235 @@
+"""The engine thread: one thread owns the model (and the GPU); the event loop
+only ever awaits.
+
+Jobs go in through a thread-safe queue; audio blocks come back through an
+``asyncio.Queue`` fed with ``call_soon_threadsafe``. A consumer that stops
+early (skip, shutdown) sets the job's cancel flag, and the thread abandons the
+message at the next flow step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+import numpy as np
+import structlog
+
+from ishowtts_live.config.loading import LoadedConfig
+from ishowtts_live.errors import IshowttsError, SynthesisError
+from ishowtts_live.events import AudioChunk
+
+log = structlog.get_logger(__name__)
+
+_STOP = object()
+
+
+@dataclass
+class StreamStats:
+    """What happened to one message, filled in as it streams."""
+
+    submitted: float = field(default_factory=time.perf_counter)
+    started: float | None = None  # the engine thread picked it up
+    first_block: float | None = None
+    finished: float | None = None
+    chunks: list[str] = field(default_factory=list)
+    synth_seconds: float = 0.0
+    audio_seconds: float = 0.0
+    truncated: bool = False
+    nfe_step: int = 0
+
+    @property
+    def rtf(self) -> float | None:
+        return self.synth_seconds / self.audio_seconds if self.audio_seconds else None
+
+
+@dataclass
+class _Job:
+    run: Callable[[Any, "_Job"], Any]  # called on the engine thread with the engine
+    loop: asyncio.AbstractEventLoop
+    out: asyncio.Queue
+    cancel: threading.Event = field(default_factory=threading.Event)
+    stats: StreamStats = field(default_factory=StreamStats)
+
+    def emit(self, kind: str, payload: Any = None) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.out.put_nowait, (kind, payload))
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            self.cancel.set()
+
+
+class AudioStream:
+    """Async iterator over the blocks of one message; ``stats`` fills as it goes."""
+
+    def __init__(self, job: _Job):
+        self._job = job
+        self.stats = job.stats
+
+    def __aiter__(self) -> AudioStream:
+        return self
+
+    async def __anext__(self) -> AudioChunk:
+        kind, payload = await self._job.out.get()
+        if kind == "block":
+            return payload
+        if kind == "error":
+            raise payload
+        raise StopAsyncIteration
+
+    def cancel(self) -> None:
+        self._job.cancel.set()
+
+    async def aclose(self) -> None:
+        self.cancel()
+
+
+class SynthWorker:
+    def __init__(self, loaded: LoadedConfig, engine_factory: Callable[[LoadedConfig], Any] | None = None):
+        self.loaded = loaded
+        self._factory = engine_factory
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.engine = None  # touched only on the engine thread (and read-only elsewhere)
+
+    # ------------------------------------------------------------------ life
+
+    async def start(self, warmup: bool | None = None) -> float:
+        """Load the engine on its own thread (and warm it up); returns the
+        warm-up seconds. Load errors are raised here, in the caller."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future = loop.create_future()
+        warmup = self.loaded.config.engine.warmup if warmup is None else warmup
+
+        def settle(result: Any, exc: BaseException | None) -> None:
+            if not ready.done():
+                ready.set_exception(exc) if exc else ready.set_result(result)
+
+        def main() -> None:
+            try:
+                from ishowtts_live.synth.engine import load_engine
+
+                self.engine = (self._factory or load_engine)(self.loaded)
+                seconds = self.engine.warmup() if warmup else 0.0
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+                loop.call_soon_threadsafe(settle, None, exc)
+                return
+            loop.call_soon_threadsafe(settle, seconds, None)
+            self._serve()
+
+        self._thread = threading.Thread(target=main, name="synth-engine", daemon=True)
+        self._thread.start()
+        return await ready
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is None:
+            return
+        self._jobs.put(_STOP)
+        await asyncio.to_thread(self._thread.join, timeout)
+        if self._thread.is_alive():
+            log.warning("engine thread still busy at shutdown", timeout_s=timeout)
+        self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
+                return
+            if job.cancel.is_set():
+                job.emit("end")
+                continue
+            job.stats.started = time.perf_counter()
+            try:
+                job.run(self.engine, job)
+            except BaseException as exc:  # noqa: BLE001 - reported to the message's consumer
+                from ishowtts_live.synth.sampler import Cancelled
+
+                if isinstance(exc, Cancelled):
+                    job.emit("end")
+                    continue
+                if not isinstance(exc, IshowttsError):
+                    log.exception("synthesis failed")
+                    exc = SynthesisError(f"synthesis failed: {type(exc).__name__}: {exc}")
+                job.emit("error", exc)
+            else:
+                job.emit("end")
+            finally:
+                job.stats.finished = time.perf_counter()
+
+    # ------------------------------------------------------------------ jobs
+
+    def _submit(self, run: Callable[[Any, _Job], Any]) -> _Job:
+        if not self.alive:
+            raise SynthesisError("the synthesis engine is not running")
+        job = _Job(run=run, loop=asyncio.get_running_loop(), out=asyncio.Queue())
+        self._jobs.put(job)
+        return job
+
+    def stream(self, text: str, voice: str | None = None, *, nfe_step: int | None = None,
+               speed: float | None = None, seed: int | None = None, utterance_id: str = "") -> AudioStream:
+        """Blocks (≤ block_ms each) of ``text`` spoken in ``voice``."""
+        cfg = self.loaded.config.engine
+
+        def run(engine, job: _Job) -> None:
+            from ishowtts_live.synth.blocks import BlockAssembler
+
+            prepared = engine.voice(voice)
+            params = engine.params(prepared, nfe_step=nfe_step, speed=speed, seed=seed)
+            job.stats.nfe_step = params.nfe_step
+            blocks = BlockAssembler(engine.sample_rate, cfg.block_ms, cfg.crossfade_ms, cfg.max_audio_s)
+            index = 0
+
+            def send(pcm: np.ndarray, last: bool = False) -> None:
+                nonlocal index
+                if job.stats.first_block is None:
+                    job.stats.first_block = time.perf_counter()
+                job.stats.audio_seconds += len(pcm) / engine.sample_rate
+                job.emit("block", AudioChunk(pcm=pcm, sample_rate=engine.sample_rate,
+                                             utterance_id=utterance_id, index=index, is_last=last))
+                index += 1
+
+            t0 = time.perf_counter()
+            for chunk, wave in engine.stream(prepared.id, text, params, job.cancel):
+                job.stats.synth_seconds += time.perf_counter() - t0
+                job.stats.chunks.append(chunk)
+                for pcm in blocks.add(wave):
+                    send(pcm)
+                if blocks.full:
+                    break
+                t0 = time.perf_counter()
+            tail = list(blocks.finish())
+            for i, pcm in enumerate(tail):
+                send(pcm, last=i == len(tail) - 1)
+            if not tail and index:
+                # Everything went out as full blocks: mark the end with an empty block.
+                send(np.zeros(0, np.float32), last=True)
+            job.stats.truncated = blocks.truncated
+
+        return AudioStream(self._submit(run))
+
+    async def synthesize(self, text: str, voice: str | None = None, **kw: Any) -> tuple[np.ndarray, StreamStats]:
+        """The whole waveform of ``text`` (for files and ``/api/tts``)."""
+        stream = self.stream(text, voice, **kw)
+        parts = [chunk.pcm async for chunk in stream]
+        pcm = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        return pcm, stream.stats
+
+    async def call(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(engine)`` on the engine thread (voice changes, info)."""
+        result: list[Any] = []
+        job = self._submit(lambda engine, _job: result.append(fn(engine)))
+        stream = AudioStream(job)
+        async for _ in stream:
+            pass
+        return result[0] if result else None
+
+    @property
+    def sample_rate(self) -> int:
+        return self.engine.sample_rate if self.engine is not None else 24000
