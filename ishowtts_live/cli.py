@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 
 from ishowtts_live import __version__
 from ishowtts_live.errors import EXIT_FAILURE, EXIT_OK, ConfigError, IshowttsError, UsageError
@@ -115,7 +114,8 @@ async def _say(loaded, text: str, args: argparse.Namespace) -> int:
         from ishowtts_live.sinks.device import SoundDeviceSink
 
         name = args.device if args.device is not None else loaded.config.audio.device
-        sink = SoundDeviceSink(name, worker.sample_rate)
+        audio = loaded.config.audio
+        sink = SoundDeviceSink(name, worker.sample_rate, latency=audio.latency_ms / 1000, device_rate=audio.sample_rate)
         target = f"device {name or 'default'!r}"
     try:
         await sink.open()

@@ -117,7 +117,8 @@ def run_doctor(config_path: str | None, overrides: list[str]) -> int:
         from ishowtts_live.sinks.device import find_device, output_devices
 
         names = output_devices()
-        report.line(bool(names), "audio", ", ".join(names) if names else "no output devices")
+        report.line(True if names else None, "audio",
+                    ", ".join(names) if names else "no output devices: sound can only go to a WAV file")
         if loaded.config.audio.device:
             find_device(loaded.config.audio.device)
             report.line(True, "audio", f"audio.device {loaded.config.audio.device!r} found")

@@ -176,7 +176,7 @@ def validate_table(data: Any, struct: type[Section], prefix: str = "") -> list[s
             continue
         value = data[name]
         sub = _struct_type(info.type)
-        if sub is not None and isinstance(value, dict):
+        if sub is not None and (isinstance(value, dict) or value is not None):
             problems.extend(validate_table(value, sub, f"{prefix}{name}."))
             continue
         choices = _literal_values(info.type)

@@ -69,6 +69,8 @@ class VoicesConfig(Section):
 
 class AudioConfig(Section):
     device: str = ""  # substring of the output device name; "" = system default
+    latency_ms: Annotated[int, Meta(ge=5, le=2000)] = 100  # device buffer
+    sample_rate: Annotated[int, Meta(ge=0, le=384000)] = 0  # 0 = the engine's 24 kHz if the device takes it
 
 
 class StateConfig(Section):

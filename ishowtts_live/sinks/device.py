@@ -63,8 +63,9 @@ def find_device(name: str) -> int | None:
 
 class SoundDeviceSink:
     def __init__(self, device: str = "", sample_rate: int = 24000, queue_blocks: int = 3,
-                 latency: float | str = "low"):
+                 latency: float | str = 0.1, device_rate: int = 0):
         self.device_name = device
+        self.requested_rate = device_rate  # 0: ours if the device takes it
         self.sample_rate = sample_rate
         self.latency = latency
         self.queue_blocks = queue_blocks
@@ -128,25 +129,25 @@ class SoundDeviceSink:
     def _open_stream(self) -> None:
         sd = _portaudio()
         index = find_device(self.device_name)
-        try:
-            stream = sd.OutputStream(device=index, samplerate=self.sample_rate, channels=1,
-                                     dtype="float32", latency=self.latency)
-            rate = self.sample_rate
-        except sd.PortAudioError:
-            # The device will not take our rate: open it at its own and resample.
-            info = sd.query_devices(index, "output") if index is not None else sd.query_devices(kind="output")
-            rate = int(info["default_samplerate"])
+        label = self.device_name or "the default output device"
+        rates = [self.requested_rate] if self.requested_rate else [self.sample_rate, None]
+        stream, error = None, None
+        for rate in rates:
+            if rate is None:  # the device will not take ours: open it at its own and resample
+                info = sd.query_devices(index, "output") if index is not None else sd.query_devices(kind="output")
+                rate = int(info["default_samplerate"])
             try:
-                stream = sd.OutputStream(device=index, samplerate=rate, channels=1,
-                                         dtype="float32", latency=self.latency)
+                stream = sd.OutputStream(device=index, samplerate=rate, channels=1, dtype="float32",
+                                         latency=self.latency)
+                break
             except sd.PortAudioError as exc:
-                label = self.device_name or "the default output device"
-                raise AudioDeviceError(f"cannot open {label}: {exc}") from None
+                error = exc
+        if stream is None:
+            raise AudioDeviceError(f"cannot open {label}: {error}")
         stream.start()
         self._stream, self.device_rate = stream, rate
         self._new_resampler()
-        log.info("audio device open", device=self.device_name or "default", rate=rate,
-                 latency_ms=round(stream.latency * 1000, 1))
+        log.info("audio device open", device=label, rate=rate, latency_ms=round(stream.latency * 1000, 1))
 
     def _new_resampler(self) -> None:
         if self.device_rate == self.sample_rate:

@@ -90,7 +90,10 @@ def plan_chunks(
             cur = piece
             continue
         candidate = _join(cur, piece)
-        if seconds_of(candidate) <= budget or nbytes(cur) < SHORT_BYTES:
+        # A tiny clause ("好，") is better joined to the next than spoken alone,
+        # even if that overshoots the budget somewhat.
+        limit = budget if nbytes(cur) >= SHORT_BYTES else (2 * first_s if not chunks else 1.25 * chunk_s)
+        if seconds_of(candidate) <= limit:
             cur = candidate
         else:
             chunks.append(cur)

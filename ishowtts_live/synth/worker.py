@@ -146,22 +146,19 @@ class SynthWorker:
                 job.emit("end")
                 continue
             job.stats.started = time.perf_counter()
+            outcome: tuple[str, Any] = ("end", None)
             try:
                 job.run(self.engine, job)
             except BaseException as exc:  # noqa: BLE001 - reported to the message's consumer
                 from ishowtts_live.synth.sampler import Cancelled
 
-                if isinstance(exc, Cancelled):
-                    job.emit("end")
-                    continue
-                if not isinstance(exc, IshowttsError):
-                    log.exception("synthesis failed")
-                    exc = SynthesisError(f"synthesis failed: {type(exc).__name__}: {exc}")
-                job.emit("error", exc)
-            else:
-                job.emit("end")
-            finally:
-                job.stats.finished = time.perf_counter()
+                if not isinstance(exc, Cancelled):
+                    if not isinstance(exc, IshowttsError):
+                        log.exception("synthesis failed")
+                        exc = SynthesisError(f"synthesis failed: {type(exc).__name__}: {exc}")
+                    outcome = ("error", exc)
+            job.stats.finished = time.perf_counter()
+            job.emit(*outcome)
 
     # ------------------------------------------------------------------ jobs
 

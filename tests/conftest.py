@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests import kit
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> tuple[Path, Path]:
+    return kit.build_tiny_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="session")
+def voices_dir(tmp_path_factory) -> Path:
+    return kit.make_voices_dir(tmp_path_factory.mktemp("voices") / "voices")
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tmp_path_factory, tiny_weights, voices_dir) -> Path:
+    """A config file that points at the tiny model."""
+    path = tmp_path_factory.mktemp("config") / "ishowtts.toml"
+    path.write_text(kit.tiny_config_text(*tiny_weights, voices_dir), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_config):
+    from ishowtts_live.config import load_config
+
+    return load_config(str(tiny_config))
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_loaded):
+    """One loaded tiny engine for the whole session (loading takes seconds)."""
+    from ishowtts_live.synth.engine import load_engine
+
+    return load_engine(tiny_loaded)
+
+
+async def wait(aw, timeout: float = 60.0):
+    """Every await in a test has a deadline."""
+    return await asyncio.wait_for(aw, timeout)
+
+
+@pytest.fixture(scope="session")
+def pulse(tmp_path_factory):
+    """A private PulseAudio server with the `ishowtts` null sink (skips where
+    PulseAudio is not installed; CI installs it)."""
+    from tests.pulse import PulseServer
+
+    if not PulseServer.available():
+        pytest.skip("PulseAudio is not installed (apt-get install pulseaudio pulseaudio-utils)")
+    server = PulseServer(tmp_path_factory.mktemp("pulse")).start()
+    yield server
+    server.stop()
