@@ -55,6 +55,27 @@ class ChatEvent(msgspec.Struct, frozen=True, kw_only=True):
         return self.kind in ("superchat", "gift", "member") and self.amount > 0
 
 
+ModerationAction = Literal["delete_message", "ban_user", "timeout_user", "clear_chat", "delete_superchat"]
+
+
+class ModerationEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A platform moderator removed something: purge it from the queue and cut
+    it off if it is being spoken. Targets are whatever the platform gives."""
+
+    platform: str
+    action: ModerationAction
+    channel: str = ""
+    target_user_id: str = ""
+    target_user_name: str = ""
+    target_msg_id: str = ""
+    duration_s: float = 0.0  # timeouts; 0 = permanent or not applicable
+    received_mono: float = 0.0
+    received_wall: float = 0.0
+
+
+SourceItem = ChatEvent | ModerationEvent
+
+
 class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     kept: bool
     reason: str = ""  # machine-readable drop reason: muted_user, blocked_word, …

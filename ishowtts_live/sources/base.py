@@ -1,0 +1,169 @@
+"""What every chat source shares: the protocol, one reconnect loop, dedupe.
+
+A platform implements ``connect_once()``: open one connection, yield what it
+receives, raise when the connection ends or fails. :class:`ReconnectingSource`
+turns that into a source that runs until closed — exponential backoff with
+jitter and a cap, a read timeout that catches silent dead sockets, one log line
+and one counter increment per reconnect, and no duplicate messages after a
+reconnect where the platform gives message ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable, Protocol, runtime_checkable
+
+import structlog
+
+from ishowtts_live.events import ChatEvent, SourceItem
+
+log = structlog.get_logger(__name__)
+
+
+@runtime_checkable
+class ChatSource(Protocol):
+    name: str  # "bilibili:123456", "twitch:somechannel", "replay:chat.jsonl"
+
+    def events(self) -> AsyncIterator[SourceItem]:
+        """Everything the source receives, until :meth:`aclose` (or, for
+        finite sources like replay, until the end)."""
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, capped; reset after a healthy connection."""
+
+    initial: float = 1.0
+    factor: float = 2.0
+    cap: float = 60.0
+    jitter: float = 0.5  # each delay is scaled by a random factor in [1 - jitter, 1]
+    rng: random.Random = field(default_factory=random.Random)
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        base = min(self.cap, self.initial * self.factor**self.attempt)
+        self.attempt += 1
+        return base * (1.0 - self.jitter * self.rng.random())
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class RecentIds:
+    """A bounded set of recently seen message ids (dedupe across reconnects)."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, msg_id: str) -> bool:
+        """True if ``msg_id`` was seen before; records it either way."""
+        if not msg_id:
+            return False
+        if msg_id in self._ids:
+            self._ids.move_to_end(msg_id)
+            return True
+        self._ids[msg_id] = None
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return False
+
+
+@dataclass
+class SourceStats:
+    connects: int = 0
+    reconnects: int = 0
+    received: int = 0
+    duplicates: int = 0
+    parse_errors: int = 0
+    last_error: str = ""
+
+
+class SourceDisconnected(Exception):
+    """The connection ended (server closed, read timeout, protocol error)."""
+
+
+class ReconnectingSource:
+    """Run ``connect_once`` forever, reconnecting with backoff.
+
+    ``connect_once`` is an async generator function for one connection; it
+    should raise (anything) when that connection is over. A connection that
+    delivered at least one item resets the backoff.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        connect_once: Callable[[], AsyncIterator[SourceItem]],
+        *,
+        backoff: Backoff | None = None,
+        on_reconnect: Callable[[str, str], None] | None = None,
+        sleep: Callable[[float], "asyncio.Future"] = asyncio.sleep,
+    ):
+        self.name = name
+        self._connect_once = connect_once
+        self.backoff = backoff or Backoff()
+        self.stats = SourceStats()
+        self._recent = RecentIds()
+        self._on_reconnect = on_reconnect
+        self._sleep = sleep
+        self._closed = asyncio.Event()
+        self.delays: list[float] = []  # the backoff schedule actually used (for tests and logs)
+
+    async def events(self) -> AsyncIterator[SourceItem]:
+        while not self._closed.is_set():
+            self.stats.connects += 1
+            delivered = False
+            error = "connection closed"
+            try:
+                async for item in self._connect_once():
+                    if self._closed.is_set():
+                        return
+                    if isinstance(item, ChatEvent) and self._recent.seen(item.msg_id):
+                        self.stats.duplicates += 1
+                        continue
+                    if not delivered:
+                        delivered = True
+                        self.backoff.reset()
+                    self.stats.received += 1
+                    yield item
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure means "reconnect"
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if self._closed.is_set():
+                return
+            delay = self.backoff.next_delay()
+            self.delays.append(delay)
+            self.stats.reconnects += 1
+            self.stats.last_error = error
+            log.warning("chat source disconnected; reconnecting", source=self.name, error=error,
+                        retry_in_s=round(delay, 2), reconnects=self.stats.reconnects)
+            if self._on_reconnect is not None:
+                self._on_reconnect(self.name, error)
+            await self._wait(delay)
+
+    async def _wait(self, delay: float) -> None:
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        closer = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({sleeper, closer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            closer.cancel()
+
+    async def aclose(self) -> None:
+        self._closed.set()
+
+
+async def read_with_timeout(aw, timeout: float, what: str = "read"):
+    """Await ``aw`` but treat a silent connection as dead after ``timeout`` s."""
+    try:
+        return await asyncio.wait_for(aw, timeout)
+    except asyncio.TimeoutError:
+        raise SourceDisconnected(f"no data for {timeout:.0f} s ({what})") from None
