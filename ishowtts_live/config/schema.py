@@ -62,6 +62,55 @@ class EngineConfig(Section):
     warmup: bool = True
 
 
+# ----------------------------------------------------------------- sources
+
+
+class ReplayConfig(Section):
+    path: PathStr = "sample-chat.jsonl"
+    speed: Annotated[float, Meta(ge=0.0, le=1000.0)] = 1.0  # 0 = as fast as the pipeline takes it
+    loop: bool = False
+
+
+class BilibiliConfig(Section):
+    enabled: bool = False
+
+
+class TwitchConfig(Section):
+    enabled: bool = False
+
+
+class YouTubeConfig(Section):
+    enabled: bool = False
+
+
+class SourcesConfig(Section):
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    bilibili: BilibiliConfig = field(default_factory=BilibiliConfig)
+    twitch: TwitchConfig = field(default_factory=TwitchConfig)
+    youtube: YouTubeConfig = field(default_factory=YouTubeConfig)
+
+
+# ----------------------------------------------------------------- filters and speech text
+
+
+class FiltersConfig(Section):
+    pass
+
+
+class SpeechConfig(Section):
+    pass
+
+
+# ----------------------------------------------------------------- queue
+
+
+class QueueConfig(Section):
+    pass
+
+
+# ----------------------------------------------------------------- voices, audio, state, logs
+
+
 class VoicesConfig(Section):
     dir: PathStr = "../voices"
     default: str = "default"
@@ -84,6 +133,10 @@ class LogConfig(Section):
 
 class Config(Section):
     engine: EngineConfig = field(default_factory=EngineConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
     voices: VoicesConfig = field(default_factory=VoicesConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     state: StateConfig = field(default_factory=StateConfig)
