@@ -114,9 +114,27 @@ class QueueConfig(Section):
 class VoicesConfig(Section):
     dir: PathStr = "../voices"
     default: str = "default"
+    by_kind: dict[str, str] = {}  # e.g. {superchat = "streamer"}
+    by_user: dict[str, str] = {}  # user name or id → voice
+
+
+class BacklogConfig(Section):
+    enabled: bool = True
+    threshold_s: Annotated[float, Meta(gt=0.0)] = 20.0
+    recover_s: Annotated[float, Meta(ge=0.0)] = 5.0
+    speed: Annotated[float, Meta(ge=1.0, le=2.0)] = 1.3
+    nfe_floor: Annotated[int, Meta(ge=1, le=64)] = 5
+    compact: bool = True
+
+
+class DaemonConfig(Section):
+    shutdown_grace_s: Annotated[float, Meta(ge=0.0, le=120.0)] = 5.0
+    exit_when_replay_ends: bool = True
 
 
 class AudioConfig(Section):
+    output: Literal["auto", "device", "wav", "null"] = "auto"
+    wav_path: PathStr = "../out/ishowtts.wav"
     device: str = ""  # substring of the output device name; "" = system default
     latency_ms: Annotated[int, Meta(ge=5, le=2000)] = 100  # device buffer
     sample_rate: Annotated[int, Meta(ge=0, le=384000)] = 0  # 0 = the engine's 24 kHz if the device takes it
@@ -138,6 +156,8 @@ class Config(Section):
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     voices: VoicesConfig = field(default_factory=VoicesConfig)
+    backlog: BacklogConfig = field(default_factory=BacklogConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     state: StateConfig = field(default_factory=StateConfig)
     log: LogConfig = field(default_factory=LogConfig)

@@ -92,8 +92,12 @@ class SoundDeviceSink:
     async def write(self, pcm: np.ndarray) -> None:
         if self._thread is None:
             await self.open()
+        gen = self._gen  # a write that began before a cut() must not sound after it
         await self._credits.acquire()
-        self._q.put((self._gen, np.asarray(pcm, dtype=np.float32)))
+        if gen != self._gen:
+            self._credits.release()
+            return
+        self._q.put((gen, np.asarray(pcm, dtype=np.float32)))
 
     async def drain(self) -> None:
         if self._thread is None:

@@ -1,0 +1,33 @@
+"""Prometheus metrics of one daemon (its own registry, so tests can run several).
+
+Per-stage latency is measured from when a message was received: queued, synth
+start, first audio, done. RTF is synthesis seconds per audio second.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.received = Counter("ishowtts_messages_received_total", "Chat events received", ["platform"], registry=r)
+        self.drops = Counter("ishowtts_drops_total", "Messages dropped, by reason", ["reason"], registry=r)
+        self.spoken = Counter("ishowtts_messages_total", "Messages that reached playback, by outcome",
+                              ["outcome"], registry=r)  # spoken | skipped | failed
+        self.stage = Histogram("ishowtts_stage_latency_seconds", "Seconds from receipt to each stage",
+                               ["stage"], buckets=LATENCY_BUCKETS, registry=r)
+        self.rtf = Histogram("ishowtts_rtf", "Real-time factor per message (synthesis s / audio s)",
+                             buckets=RTF_BUCKETS, registry=r)
+        self.queue_depth = Gauge("ishowtts_queue_depth", "Utterances waiting", registry=r)
+        self.reconnects = Counter("ishowtts_source_reconnects_total", "Chat source reconnects", ["source"], registry=r)
+        self.synth_errors = Counter("ishowtts_synth_errors_total", "Messages whose synthesis failed", registry=r)
+        self.moderation = Counter("ishowtts_moderation_actions_total", "Moderation actions applied",
+                                  ["action"], registry=r)
+        self.degraded = Gauge("ishowtts_backlog_degraded", "1 while backlog degradation is on", registry=r)
+        self.degradations = Counter("ishowtts_backlog_changes_total", "Backlog mode changes", ["to"], registry=r)
+        self.audio_seconds = Counter("ishowtts_audio_seconds_total", "Seconds of audio played", registry=r)

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+
+from ishowtts_live.lifecycle import Notifier, Shutdown
+from tests.conftest import wait
+
+
+def notify_socket(tmp_path):
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(2)
+    return sock, path
+
+
+def test_notifier_sends_ready_status_and_stopping(tmp_path):
+    """READY=1 (with a status) and STOPPING=1 arrive as sd_notify datagrams."""
+    sock, path = notify_socket(tmp_path)
+    n = Notifier(path)
+    n.ready("speaking")
+    n.stopping()
+    assert sock.recv(1024) == b"READY=1\nSTATUS=speaking"
+    assert sock.recv(1024) == b"STOPPING=1"
+
+
+def test_notifier_is_silent_without_systemd():
+    """Outside systemd (no NOTIFY_SOCKET) nothing is sent and nothing fails."""
+    assert Notifier("").notify("READY=1") is False
+
+
+async def test_watchdog_pings_at_half_the_interval(tmp_path, monkeypatch):
+    """WATCHDOG=1 is sent every WATCHDOG_USEC/2 while healthy, and stops when not."""
+    sock, path = notify_socket(tmp_path)
+    sock.setblocking(False)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    healthy = [True]
+    n = Notifier(path)
+    assert abs(n.watchdog_interval() - 0.1) < 1e-9
+    task = asyncio.create_task(n.watchdog(lambda: healthy[0]))
+    await asyncio.sleep(0.35)
+    healthy[0] = False
+    await asyncio.sleep(0.3)
+    task.cancel()
+    pings = []
+    while True:
+        try:
+            pings.append(sock.recv(64))
+        except BlockingIOError:
+            break
+    assert 2 <= len(pings) <= 5 and set(pings) == {b"WATCHDOG=1"}
+
+
+def test_watchdog_off_for_another_pid(monkeypatch):
+    """A WATCHDOG_PID that is not ours means the watchdog is not ours to feed."""
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    monkeypatch.setenv("WATCHDOG_PID", "1")
+    assert Notifier("/x").watchdog_interval() is None
+
+
+async def test_first_signal_requests_second_forces():
+    """SIGTERM once: graceful stop requested; twice: forced."""
+    s = Shutdown()
+    s.install()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await wait(s.requested.wait(), 2)
+        assert not s.forced.is_set() and s.signal_name == "SIGTERM"
+        os.kill(os.getpid(), signal.SIGTERM)
+        await wait(s.forced.wait(), 2)
+    finally:
+        s.uninstall()
