@@ -42,6 +42,7 @@ class FakeYouTubeServer:
         self.stall_s = 0.0
         self.api_key = API_KEY  # the key get_live_chat accepts (the page always shows API_KEY)
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, json body or query)
+        self.agents: list[tuple[str, str]] = []  # (path, User-Agent) of every request
         self.port = 0
         self._tokens: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
@@ -114,6 +115,7 @@ class FakeYouTubeServer:
 
     async def _gate(self, request: web.Request):
         """Apply the test controls; a response to send instead, or None."""
+        self.agents.append((request.path, request.headers.get("User-Agent", "")))
         if self.stall_s:
             await asyncio.sleep(self.stall_s)
         if self.failures:
