@@ -98,7 +98,8 @@ class YouTubeConverter:
         page = ChatPage()
         if not isinstance(chat, dict):
             return page  # no chat continuation: the stream (or its chat) is over
-        for entry in chat.get("continuations") or []:
+        continuations = chat.get("continuations")
+        for entry in continuations if isinstance(continuations, list) else []:
             for kind in CONTINUATION_KINDS:
                 token = dig(entry, kind, "continuation")
                 if isinstance(token, str) and token:

@@ -30,7 +30,11 @@ from ishowtts_live.sources.youtube.items import ChatResponseError, YouTubeConver
 
 log = structlog.get_logger(__name__)
 
-MAX_BODY = 8 << 20  # bytes; a watch page is ~1–2 MiB, a chat response far less
+# Body limits. A watch page is ~1–2 MiB, a chat response of a busy stream well
+# under 1 MiB; decoded JSON takes up to ~25× its text (1-byte-per-object worst
+# case), so these keep one response under ~100 MiB of Python objects.
+MAX_PAGE = 4 << 20
+MAX_RESPONSE = 2 << 20
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 # A stream that is over, or a video that will never have live chat: stop.
 FINAL = {"ended", "not_live", "unavailable"}
@@ -86,7 +90,7 @@ class YouTubeSource(ReconnectingSource):
                 await self._poll_sleep(min(max(wait_s, self.cfg.poll_min_s), self.cfg.poll_max_s))
 
     async def _watch_page(self, http: aiohttp.ClientSession) -> WatchPage:
-        html = await self._fetch(http, "GET", f"{self.base_url}/watch", params={"v": self.video_id})
+        html = await self._fetch(http, "GET", f"{self.base_url}/watch", MAX_PAGE, params={"v": self.video_id})
         try:
             page = parse_watch_page(html.decode("utf-8", errors="replace"), self.cfg.chat)
         except PageError as exc:
@@ -110,7 +114,7 @@ class YouTubeSource(ReconnectingSource):
         if page.visitor_data:
             headers["X-Goog-Visitor-Id"] = page.visitor_data
         body = json.dumps({"context": page.context, "continuation": continuation}).encode()
-        raw = await self._fetch(http, "POST", f"{self.base_url}/youtubei/v1/live_chat/get_live_chat",
+        raw = await self._fetch(http, "POST", f"{self.base_url}/youtubei/v1/live_chat/get_live_chat", MAX_RESPONSE,
                                 params={"key": page.api_key, "prettyPrint": "false"}, data=body, headers=headers)
         try:
             return json.loads(raw)
@@ -118,21 +122,25 @@ class YouTubeSource(ReconnectingSource):
             self.stats.parse_errors += 1
             raise SourceDisconnected(f"chat response is not JSON: {str(exc)[:100]}") from None
 
-    async def _fetch(self, http: aiohttp.ClientSession, method: str, url: str, **kw) -> bytes:
+    async def _fetch(self, http: aiohttp.ClientSession, method: str, url: str, limit: int, **kw) -> bytes:
         """The body of one request, or SourceDisconnected (HTTP error, timeout, too big)."""
         try:
             async with http.request(method, url, **kw) as resp:
                 if resp.status != 200:
                     detail = (await resp.content.read(300)).decode("utf-8", "replace").strip()
                     raise SourceDisconnected(f"HTTP {resp.status} from {method} {resp.url.path}: {detail[:200]}")
-                body = await resp.content.read(MAX_BODY + 1)
+                # counted after decompression, and reading stops at the limit (no gzip bomb)
+                chunks, size = [], 0
+                async for chunk in resp.content.iter_chunked(1 << 16):
+                    size += len(chunk)
+                    if size > limit:
+                        raise SourceDisconnected(f"response over {limit >> 20} MiB from {method} {url}")
+                    chunks.append(chunk)
         except asyncio.TimeoutError:
             raise SourceDisconnected(f"no answer within {self.cfg.request_timeout_s:g} s ({method} {url})") from None
         except aiohttp.ClientError as exc:
             raise SourceDisconnected(f"{type(exc).__name__}: {exc}") from None
-        if len(body) > MAX_BODY:
-            raise SourceDisconnected(f"response over {MAX_BODY >> 20} MiB from {method} {url}")
-        return body
+        return b"".join(chunks)
 
 
 def build(cfg: YouTubeConfig, *, url: str | None = None, video_id: str | None = None,

@@ -39,6 +39,7 @@ class FakeYouTubeServer:
         self.actions: list[dict] = []
         self.state = "live"  # live | ended | not_live
         self.failures: list[int] = []
+        self.bodies: list[bytes] = []  # raw 200 bodies to answer the next polls with, verbatim
         self.stall_s = 0.0
         self.api_key = API_KEY  # the key get_live_chat accepts (the page always shows API_KEY)
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, json body or query)
@@ -205,6 +206,8 @@ class FakeYouTubeServer:
         self.requests.append(("POST", request.path, body if isinstance(body, dict) else {}))
         if (gated := await self._gate(request)) is not None:
             return gated
+        if self.bodies:
+            return web.Response(body=self.bodies.pop(0), content_type="application/json")
         if request.query.get("key") != self.api_key:
             return _api_error(400, "API key not valid. Please pass a valid API key.")
         client = body.get("context", {}).get("client", {}) if isinstance(body, dict) else {}
