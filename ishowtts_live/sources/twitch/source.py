@@ -21,6 +21,7 @@ from websockets.asyncio.client import connect
 
 from ishowtts_live.config.schema import TwitchConfig
 from ishowtts_live.config.secrets import resolve_secret
+from ishowtts_live.errors import UsageError
 from ishowtts_live.events import SourceItem, now_pair
 from ishowtts_live.sources.base import Backoff, ReconnectingSource, SourceDisconnected, within
 from ishowtts_live.sources.twitch.convert import TwitchConverter
@@ -171,7 +172,11 @@ class TwitchSource(ReconnectingSource):
 
 def build(cfg: TwitchConfig, *, url: str | None = None, channel: str | None = None,
           backoff: Backoff | None = None, sleep=asyncio.sleep) -> TwitchSource:
-    """The source for ``cfg`` (``url`` / ``channel`` override the config)."""
+    """The source for ``cfg`` (``url`` / ``channel`` override the config).
+
+    Raises :class:`UsageError` (one line for the user) when no channel is given."""
+    if not normalize_channel(channel or cfg.channel):
+        raise UsageError("twitch: no channel given (sources.twitch.channel or the CHANNEL argument)")
     return TwitchSource(cfg, url=url or cfg.url, channel=channel or cfg.channel, backoff=backoff, sleep=sleep)
 
 

@@ -23,6 +23,7 @@ import aiohttp
 import structlog
 
 from ishowtts_live.config.schema import YouTubeConfig
+from ishowtts_live.errors import UsageError
 from ishowtts_live.events import ChatEvent, SourceItem, now_pair
 from ishowtts_live.sources.base import Backoff, ReconnectingSource, RecentIds, SourceDisconnected
 from ishowtts_live.sources.youtube.discovery import PageError, WatchPage, extract_video_id, parse_watch_page
@@ -145,6 +146,12 @@ class YouTubeSource(ReconnectingSource):
 
 def build(cfg: YouTubeConfig, *, url: str | None = None, video_id: str | None = None,
           backoff: Backoff | None = None, sleep=asyncio.sleep, poll_sleep=asyncio.sleep) -> YouTubeSource:
-    """The source for ``cfg`` (``url`` / ``video_id`` override the config)."""
+    """The source for ``cfg`` (``url`` / ``video_id`` override the config).
+
+    Raises :class:`UsageError` (one line for the user) for a bad video id."""
+    try:
+        extract_video_id(video_id or cfg.video_id)
+    except ValueError as exc:
+        raise UsageError(f"youtube: {exc}") from None
     return YouTubeSource(cfg, url=url or cfg.url, video_id=video_id or cfg.video_id, backoff=backoff,
                          sleep=sleep, poll_sleep=poll_sleep)

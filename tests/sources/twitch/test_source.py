@@ -9,6 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ishowtts_live.config.schema import TwitchConfig
+from ishowtts_live.errors import UsageError
 from ishowtts_live.events import ChatEvent, ModerationEvent
 from ishowtts_live.sources.base import Backoff
 from ishowtts_live.sources.twitch import TwitchSource, build
@@ -251,6 +252,8 @@ async def test_garbage_and_invalid_utf8_are_counted_not_fatal(server):
 
 async def test_build_normalizes_the_channel_and_names_the_source(server):
     """build() takes --url / channel overrides; '#PajLada' joins #pajlada."""
+    with pytest.raises(UsageError, match="twitch: no channel given"):
+        build(config(channel=""), url=server.url)
     src = build(config(channel=""), url=server.url, channel="#PajLada")
     assert src.name == "twitch:pajlada" and isinstance(src, TwitchSource)
     pump = Pump(src)

@@ -9,6 +9,7 @@ import random
 import pytest
 
 from ishowtts_live.config.schema import YouTubeConfig
+from ishowtts_live.errors import UsageError
 from ishowtts_live.events import ChatEvent, ModerationEvent
 from ishowtts_live.sources.base import Backoff
 from ishowtts_live.sources.youtube import build
@@ -242,7 +243,7 @@ async def test_build_accepts_urls_and_names_the_source(server):
     """build() takes a watch URL as the video id and --url as the site address."""
     src = build(config(video_id=""), url=server.url + "/", video_id=f"https://www.youtube.com/watch?v={VIDEO}&t=1")
     assert src.name == f"youtube:{VIDEO}" and src.base_url == server.url
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError, match="youtube: not a YouTube video id or URL: 'not a video'"):
         build(config(video_id="not a video"))
 
 
