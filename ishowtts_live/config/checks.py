@@ -60,7 +60,36 @@ def check_voices(loaded: LoadedConfig) -> list[str]:
     return problems
 
 
-CHECKS: list[Callable[[LoadedConfig], list[str]]] = [check_engine, check_voices]
+def check_twitch_youtube(loaded: LoadedConfig) -> list[str]:
+    """Values of the right type that still cannot work for the Twitch and YouTube sources."""
+    problems = []
+    twitch, youtube = loaded.config.sources.twitch, loaded.config.sources.youtube
+    if twitch.enabled and not twitch.channel.strip():
+        problems.append("sources.twitch.channel: required when sources.twitch.enabled is true")
+    if twitch.token_file and not Path(twitch.token_file).is_file():
+        problems.append(f"sources.twitch.token_file: file not found: {twitch.token_file}")
+    if (twitch.token or twitch.token_file) and not twitch.nick.strip():
+        problems.append("sources.twitch.nick: required with a token (the login name of the token's owner)")
+    if not twitch.url.startswith(("ws://", "wss://")):
+        problems.append(f"sources.twitch.url: expected a ws:// or wss:// address, got {twitch.url!r}")
+    if youtube.enabled:
+        from ishowtts_live.sources.youtube.discovery import extract_video_id
+
+        try:
+            extract_video_id(youtube.video_id)
+        except ValueError:
+            problems.append(f"sources.youtube.video_id: not a video id or watch URL: {youtube.video_id!r}")
+    if not youtube.url.startswith(("http://", "https://")):
+        problems.append(f"sources.youtube.url: expected an http:// or https:// address, got {youtube.url!r}")
+    if youtube.poll_min_s > youtube.poll_max_s:
+        problems.append("sources.youtube.poll_min_s: must not exceed sources.youtube.poll_max_s")
+    for name, section in (("twitch", twitch), ("youtube", youtube)):
+        if section.backoff_initial_s > section.backoff_max_s:
+            problems.append(f"sources.{name}.backoff_initial_s: must not exceed sources.{name}.backoff_max_s")
+    return problems
+
+
+CHECKS: list[Callable[[LoadedConfig], list[str]]] = [check_engine, check_voices, check_twitch_youtube]
 
 
 def run_checks(loaded: LoadedConfig) -> list[str]:

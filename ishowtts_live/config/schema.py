@@ -75,12 +75,39 @@ class BilibiliConfig(Section):
     enabled: bool = False
 
 
+Seconds = Annotated[float, Meta(ge=0.1, le=3600.0)]
+
+
 class TwitchConfig(Section):
     enabled: bool = False
+    channel: str = ""  # the channel's login name (what follows twitch.tv/)
+    url: str = "wss://irc-ws.chat.twitch.tv:443"
+    # Login: "" = anonymous read-only (justinfanNNNNN). With a token, `nick` is
+    # the token owner's login. The token is looked up in the environment
+    # variable, then the file, then `token` itself.
+    nick: str = ""
+    token: SecretStr = ""
+    token_file: PathStr = ""
+    token_env: str = "ISHOWTTS_TWITCH_TOKEN"
+    include_shared_chat: bool = False
+    connect_timeout_s: Annotated[float, Meta(ge=1.0, le=120.0)] = 10.0
+    ping_interval_s: Annotated[float, Meta(ge=5.0, le=600.0)] = 60.0
+    read_timeout_s: Annotated[float, Meta(ge=1.0, le=120.0)] = 10.0
+    backoff_initial_s: Seconds = 1.0
+    backoff_max_s: Seconds = 60.0
 
 
 class YouTubeConfig(Section):
     enabled: bool = False
+    video_id: str = ""  # the live video's id, or its watch / youtu.be / live URL
+    url: str = "https://www.youtube.com"
+    chat: Literal["live", "top"] = "live"
+    read_backlog: bool = False
+    poll_min_s: Annotated[float, Meta(ge=0.2, le=60.0)] = 1.0
+    poll_max_s: Annotated[float, Meta(ge=0.5, le=60.0)] = 8.0
+    request_timeout_s: Annotated[float, Meta(ge=1.0, le=120.0)] = 15.0
+    backoff_initial_s: Seconds = 2.0
+    backoff_max_s: Seconds = 120.0
 
 
 class SourcesConfig(Section):

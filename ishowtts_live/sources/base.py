@@ -46,7 +46,8 @@ class Backoff:
     attempt: int = 0
 
     def next_delay(self) -> float:
-        base = min(self.cap, self.initial * self.factor**self.attempt)
+        # the exponent is capped: 2.0**1024 overflows after ~1000 failed tries
+        base = min(self.cap, self.initial * self.factor ** min(self.attempt, 64))
         self.attempt += 1
         return base * (1.0 - self.jitter * self.rng.random())
 
@@ -161,9 +162,22 @@ class ReconnectingSource:
         self._closed.set()
 
 
+async def within(aw, timeout: float):
+    """``await aw`` with a deadline (raises ``asyncio.TimeoutError``).
+
+    On Python 3.11 ``asyncio.wait_for`` loses a cancellation that arrives just
+    as ``aw`` completes (CPython gh-86296), which leaves a source running
+    after it was cancelled; ``asyncio.timeout`` does not have that race.
+    """
+    if hasattr(asyncio, "timeout"):
+        async with asyncio.timeout(timeout):
+            return await aw
+    return await asyncio.wait_for(aw, timeout)  # Python 3.10 (JetPack 6)
+
+
 async def read_with_timeout(aw, timeout: float, what: str = "read"):
     """Await ``aw`` but treat a silent connection as dead after ``timeout`` s."""
     try:
-        return await asyncio.wait_for(aw, timeout)
+        return await within(aw, timeout)
     except asyncio.TimeoutError:
         raise SourceDisconnected(f"no data for {timeout:.0f} s ({what})") from None
