@@ -31,6 +31,13 @@ class Subscription:
     async def __anext__(self) -> dict[str, Any]:
         return await self._queue.get()
 
+    def take_ready(self) -> list[dict[str, Any]]:
+        """The events already waiting, without waiting (to coalesce a burst)."""
+        ready = []
+        while not self._queue.empty():
+            ready.append(self._queue.get_nowait())
+        return ready
+
     def close(self) -> None:
         self._bus._subs.discard(self)
 

@@ -10,8 +10,10 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 
 from ishowtts_live import __version__
+from ishowtts_live.control.cli import add_parser as add_ctl_parser
 from ishowtts_live.errors import EXIT_FAILURE, EXIT_OK, ConfigError, IshowttsError, UsageError
 
 PROG = "ishowtts-live"
@@ -33,6 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parent = _config_parent()
 
+    run = sub.add_parser("run", parents=[parent], help="the daemon: read chat aloud (systemd runs this)")
+    run.set_defaults(func=cmd_run)
+
+    listen = sub.add_parser("listen", parents=[parent],
+                            help="show chat as the daemon sees it (verdicts, spoken text); no synthesis")
+    listen.add_argument("platform", choices=["replay", "bilibili", "twitch", "youtube"])
+    listen.add_argument("target", metavar="FILE|ROOM|CHANNEL|VIDEO_ID",
+                        help="replay: a JSON-lines chat log; bilibili: room id; twitch: channel; youtube: video id")
+    listen.add_argument("--url", help="connect to this endpoint instead of the platform's "
+                                      "(bilibili ws://…/sub, twitch ws://…, youtube http://…)")
+    listen.add_argument("--json", action="store_true", help="one JSON object per event")
+    listen.add_argument("--speed", type=float, default=0.0,
+                        help="replay pace (1 = as recorded; default 0 = as fast as possible)")
+    listen.add_argument("--limit", type=int, help="stop after this many events")
+    listen.set_defaults(func=cmd_listen)
+
     say = sub.add_parser("say", parents=[parent], help="speak one text (to a WAV file or a sound device)")
     say.add_argument("text", help="what to say ('-' reads standard input)")
     say.add_argument("--voice", "-v", help="voice id (default: voices.default)")
@@ -47,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", parents=[parent], help="check GPU, torch, weights, voices, audio and config")
     doctor.set_defaults(func=cmd_doctor)
 
+    add_ctl_parser(sub, parent)
+
     config = sub.add_parser("config", help="check or show the configuration")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     check = config_sub.add_parser("check", parents=[parent], help="validate; list every problem (exit 78 if any)")
@@ -57,6 +77,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------- commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ishowtts_live import logs
+    from ishowtts_live.app import run_daemon
+    from ishowtts_live.config import load_config
+
+    loaded = load_config(args.config, args.overrides)
+    logs.configure(loaded.config.log.level, loaded.config.log.format)
+    return asyncio.run(run_daemon(loaded))
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from ishowtts_live import logs
+    from ishowtts_live.config import load_config
+    from ishowtts_live.listen import listen
+    from ishowtts_live.sources import load_factory
+
+    loaded = load_config(args.config, args.overrides)
+    logs.configure(loaded.config.log.level, loaded.config.log.format)
+    cfg = loaded.config.sources
+    factory = load_factory(args.platform)
+    if args.platform == "replay":
+        if not Path(args.target).is_file():
+            raise UsageError(f"chat log not found: {args.target}")
+        source = factory(cfg.replay, path=args.target, speed=args.speed, loop=False)
+    elif args.platform == "bilibili":
+        source = factory(cfg.bilibili, url=args.url, room=args.target)  # a number or a live.bilibili.com address
+    elif args.platform == "twitch":
+        source = factory(cfg.twitch, url=args.url, channel=args.target)
+    else:
+        source = factory(cfg.youtube, url=args.url, video_id=args.target)
+    return asyncio.run(_interruptible(listen(loaded, source, as_json=args.json, limit=args.limit)))
+
+
+async def _interruptible(coro) -> int:
+    """Run until done, or until SIGINT/SIGTERM (then exit 0: stopping listen is normal)."""
+    import signal
+
+    task = asyncio.ensure_future(coro)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return EXIT_OK
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

@@ -31,3 +31,8 @@ class Metrics:
         self.degraded = Gauge("ishowtts_backlog_degraded", "1 while backlog degradation is on", registry=r)
         self.degradations = Counter("ishowtts_backlog_changes_total", "Backlog mode changes", ["to"], registry=r)
         self.audio_seconds = Counter("ishowtts_audio_seconds_total", "Seconds of audio played", registry=r)
+        # the control plane
+        self.control_requests = Counter("ishowtts_control_requests_total", "Control API requests, by route and status",
+                                        ["route", "status"], registry=r)
+        self.event_clients = Gauge("ishowtts_event_clients", "Open event WebSockets (ctl events, overlays)",
+                                   registry=r)

@@ -1,11 +1,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
 from tests import kit
+
+
+def pytest_addoption(parser):
+    parser.addoption("--long", action="store_true",
+                     help="run the full reliability suite (tests/reliability) instead of its short version")
+
+
+def pytest_configure(config):
+    # read at import time by tests/reliability (scale()), so set before collection
+    if config.getoption("--long"):
+        os.environ["ISHOWTTS_LONG"] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -111,3 +111,14 @@ def active_seconds(audio: np.ndarray, rate: int, threshold: float = 1e-3, window
     rms = np.sqrt(np.mean(audio[: n * win].reshape(n, win) ** 2, axis=1))
     loud = np.flatnonzero(rms > threshold)
     return 0.0 if loud.size == 0 else (loud[-1] - loud[0] + 1) * window_s
+
+
+def loud_seconds(audio: np.ndarray, rate: int, threshold: float = 1e-3, window_s: float = 0.01) -> float:
+    """Seconds of ``audio`` that are not silent: unlike active_seconds, gaps
+    (a loaded machine synthesizing slower than real time) do not count."""
+    win = int(rate * window_s)
+    n = len(audio) // win
+    if n == 0:
+        return 0.0
+    rms = np.sqrt(np.mean(audio[: n * win].reshape(n, win) ** 2, axis=1))
+    return float(np.count_nonzero(rms > threshold)) * window_s

@@ -255,6 +255,22 @@ def show_config(loaded: LoadedConfig) -> str:
     source = str(loaded.path) if loaded.path else "built-in defaults"
     header = f"# effective configuration (from {source}"
     if loaded.overrides:
-        header += ", with --set " + " ".join(loaded.overrides)
+        header += ", with --set " + " ".join(_masked_override(o) for o in loaded.overrides)
     header += ")\n"
     return header + tomli_w.dumps(msgspec.to_builtins(config))
+
+
+def _masked_override(item: str) -> str:
+    """An ``-o key=value`` as ``config show`` prints it: a secret's value masked."""
+    key = item.partition("=")[0].strip()
+    struct: Any = Config
+    hints: dict[str, Any] = {}
+    for part in key.split("."):
+        if struct is None:
+            return item
+        hints = typing.get_type_hints(struct, include_extras=True)
+        if part not in hints:
+            return item
+        tp = hints[part]
+        struct = _struct_type(tp)
+    return f"{key}={MASK}" if _has_marker(tp, "secret") else item

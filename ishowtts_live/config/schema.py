@@ -71,8 +71,45 @@ class ReplayConfig(Section):
     loop: bool = False
 
 
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
+)
+
+
+class BilibiliOpenConfig(Section):
+    """The open live platform (开放平台): real names without a login cookie."""
+
+    app_id: Annotated[int, Meta(ge=0)] = 0
+    access_key_id: SecretStr = ""  # or $BILIBILI_OPEN_ACCESS_KEY_ID
+    access_key_secret: SecretStr = ""  # or $BILIBILI_OPEN_ACCESS_KEY_SECRET
+    code: SecretStr = ""  # the streamer's identity code (身份码), or $BILIBILI_OPEN_CODE
+    api_base: str = "https://live-open.biliapi.com"
+    heartbeat_s: Annotated[float, Meta(ge=1.0, le=50.0)] = 20.0
+
+
 class BilibiliConfig(Section):
     enabled: bool = False
+    mode: Literal["web", "open"] = "web"
+    room: Annotated[int, Meta(ge=0)] = 0  # 0 = given on the command line
+    url: str = ""  # a danmaku WebSocket to use as is: no discovery, empty key
+    transport: Literal["wss", "ws"] = "wss"
+    live_api: str = "https://api.live.bilibili.com"
+    main_api: str = "https://api.bilibili.com"
+    home_url: str = "https://www.bilibili.com/"
+    fallback_url: str = "wss://broadcastlv.chat.bilibili.com:443/sub"
+    user_agent: str = BROWSER_UA
+    cookie: SecretStr = ""
+    cookie_file: PathStr = ""
+    cookie_env: str = "BILIBILI_COOKIE"
+    heartbeat_s: Annotated[float, Meta(ge=1.0, le=60.0)] = 30.0
+    read_timeout_s: Annotated[float, Meta(ge=2.0, le=600.0)] = 45.0
+    connect_timeout_s: Annotated[float, Meta(gt=0.0, le=120.0)] = 10.0
+    http_timeout_s: Annotated[float, Meta(gt=0.0, le=120.0)] = 10.0
+    gift_combo_s: Annotated[float, Meta(ge=0.0, le=60.0)] = 3.0
+    gift_combo_max_s: Annotated[float, Meta(ge=0.0, le=300.0)] = 10.0
+    backoff_initial_s: Annotated[float, Meta(gt=0.0, le=60.0)] = 1.0
+    backoff_max_s: Annotated[float, Meta(gt=0.0, le=3600.0)] = 60.0
+    open: BilibiliOpenConfig = field(default_factory=BilibiliOpenConfig)
 
 
 Seconds = Annotated[float, Meta(ge=0.1, le=3600.0)]
@@ -121,18 +158,88 @@ class SourcesConfig(Section):
 
 
 class FiltersConfig(Section):
-    pass
+    muted_users: list[str] = []  # names or ids (``platform:id`` also works)
+    blocked_words: list[str] = []
+    blocked_patterns: list[str] = []  # Python regular expressions, case-insensitive
+    max_chars: Annotated[int, Meta(ge=1, le=2000)] = 80
+    too_long: Literal["truncate", "drop"] = "truncate"
+    backlog_max_chars: Annotated[int, Meta(ge=1, le=2000)] = 40
+    duplicate_window_s: Annotated[float, Meta(ge=0.0, le=86400.0)] = 60.0
+    flood_window_s: Annotated[float, Meta(ge=0.0, le=86400.0)] = 15.0
+    flood_max: Annotated[int, Meta(ge=1, le=1000)] = 2
+    user_rate_per_min: Annotated[float, Meta(ge=0.0, le=6000.0)] = 6.0
+    user_burst: Annotated[int, Meta(ge=1, le=1000)] = 3
+    paid_only: bool = False
+    min_amount: Annotated[float, Meta(ge=0.0)] = 0.0
+    moderator_commands: bool = True
+    command_prefix: Annotated[str, Meta(min_length=1, max_length=4)] = "!"
+
+
+class TemplatesConfig(Section):
+    chat: str = "{user}说：{text}"
+    superchat: str = "{user}的醒目留言：{text}"
+    gift: str = "感谢{user}{text}"
+    member: str = "欢迎{user}{text}"
+    system: str = "{text}"
+
+
+class EnglishTemplatesConfig(Section):
+    chat: str = "{user} says: {text}"
+    superchat: str = "Super chat from {user}: {text}"
+    gift: str = "Thanks {user}: {text}"
+    member: str = "Welcome {user}: {text}"
+    system: str = "{text}"
+
+
+class CompactTemplatesConfig(Section):
+    chat: str = "{text}"
+    superchat: str = "{user}：{text}"
+    gift: str = "谢谢{user}"
+    member: str = "欢迎{user}"
+    system: str = "{text}"
 
 
 class SpeechConfig(Section):
-    pass
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    templates_en: EnglishTemplatesConfig = field(default_factory=EnglishTemplatesConfig)
+    compact_templates: CompactTemplatesConfig = field(default_factory=CompactTemplatesConfig)
+    default_language: Literal["zh", "en"] = "zh"
+    anonymous: str = "有人"
+    user_name_max_chars: Annotated[int, Meta(ge=1, le=64)] = 12
+    link_word: str = "链接"
+    link_word_en: str = "link"
+    chinese_numbers: bool = True
+    spell_acronyms: bool = True
+    max_repeat: Annotated[int, Meta(ge=1, le=10)] = 3
+    pronunciations: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PRONUNCIATIONS))
+
+
+# Chat slang a voice cannot guess; a [speech.pronunciations] table in the
+# config file replaces this one.
+DEFAULT_PRONUNCIATIONS = {
+    "yyds": "永远的神",
+    "xswl": "笑死我了",
+    "awsl": "啊我死了",
+    "nb": "牛逼",
+    "orz": "跪了",
+    "gg": "G G",
+}
 
 
 # ----------------------------------------------------------------- queue
 
 
 class QueueConfig(Section):
-    pass
+    """The speech queue (see docs/queue.md). TTLs count from the moment an
+    item is queued, on the event clock (recorded time for replays)."""
+
+    max_items: Annotated[int, Meta(ge=1, le=10000)] = 200
+    # Waiting chat items per user; 0 = no cap. Paid and announcements are never capped.
+    max_per_user: Annotated[int, Meta(ge=0, le=10000)] = 3
+    # Per-class time to live in seconds; 0 = never stale.
+    ttl_chat_s: Annotated[float, Meta(ge=0.0, le=86400.0)] = 30.0
+    ttl_announcement_s: Annotated[float, Meta(ge=0.0, le=86400.0)] = 300.0
+    ttl_paid_s: Annotated[float, Meta(ge=0.0, le=86400.0)] = 0.0
 
 
 # ----------------------------------------------------------------- voices, audio, state, logs
@@ -171,6 +278,19 @@ class StateConfig(Section):
     dir: PathStr = ""  # "" = $STATE_DIRECTORY (systemd) or ~/.local/state/ishowtts-live
 
 
+class ControlConfig(Section):
+    """The moderator API, the overlay page and /metrics (see docs/control.md)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"  # loopback only, unless you change it
+    port: Annotated[int, Meta(ge=1, le=65535)] = 8765
+    unix_socket: PathStr = ""  # listen on this socket instead of host:port
+    token_file: PathStr = ""  # "" = <state dir>/control.token (created, mode 0600)
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 65536
+    allowed_origins: list[str] = []  # web origins allowed besides the server's own
+    allowed_hosts: list[str] = []  # host names accepted besides IP addresses and localhost
+
+
 class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = "auto"
@@ -187,4 +307,5 @@ class Config(Section):
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)

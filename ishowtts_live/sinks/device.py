@@ -174,6 +174,7 @@ class SoundDeviceSink:
         """Close, re-scan devices and reopen, with backoff, until it works."""
         sd = _portaudio()
         self._close_stream()
+        down_since = time.monotonic()
         for attempt in range(10**9):
             delay = REOPEN_DELAYS[min(attempt, len(REOPEN_DELAYS) - 1)]
             time.sleep(delay)
@@ -184,10 +185,13 @@ class SoundDeviceSink:
                 sd._initialize()
                 self._open_stream()
             except (AudioDeviceError, sd.PortAudioError) as exc:
-                log.warning("audio device still unavailable", attempt=attempt + 1, error=str(exc))
+                # the outage was logged once when it began; a line per retry
+                # would flood the journal while a device stays unplugged
+                log.debug("audio device still unavailable", attempt=attempt + 1, error=str(exc))
                 continue
             self.reopens += 1
-            log.info("audio device back", reopens=self.reopens)
+            log.info("audio device back", reopens=self.reopens, tries=attempt + 1,
+                     down_s=round(time.monotonic() - down_since, 2))
             return
 
     def _peek_stop(self) -> bool:

@@ -3,15 +3,18 @@
 A platform implements ``connect_once()``: open one connection, yield what it
 receives, raise when the connection ends or fails. :class:`ReconnectingSource`
 turns that into a source that runs until closed — exponential backoff with
-jitter and a cap, a read timeout that catches silent dead sockets, one log line
-and one counter increment per reconnect, and no duplicate messages after a
+jitter and a cap, a read timeout that catches silent dead sockets, one warning
+per outage (its retries are counted, and logged at debug), one line when chat
+flows again, and no duplicate messages after a
 reconnect where the platform gives message ids.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Protocol, runtime_checkable
@@ -85,6 +88,9 @@ class SourceStats:
     last_error: str = ""
 
 
+HEALTHY_S = 30.0  # a connection that lasted this long ended a healthy spell, even if chat was quiet
+
+
 class SourceDisconnected(Exception):
     """The connection ended (server closed, read timeout, protocol error)."""
 
@@ -111,28 +117,39 @@ class ReconnectingSource:
         self.backoff = backoff or Backoff()
         self.stats = SourceStats()
         self._recent = RecentIds()
-        self._on_reconnect = on_reconnect
+        self.on_reconnect = on_reconnect  # the daemon counts reconnects in its metrics here
         self._sleep = sleep
         self._closed = asyncio.Event()
+        self._down_since: float | None = None  # the current outage began (monotonic)
+        self._down_tries = 0
         self.delays: list[float] = []  # the backoff schedule actually used (for tests and logs)
 
     async def events(self) -> AsyncIterator[SourceItem]:
         while not self._closed.is_set():
             self.stats.connects += 1
             delivered = False
+            connected_at = time.monotonic()
             error = "connection closed"
             try:
-                async for item in self._connect_once():
-                    if self._closed.is_set():
-                        return
-                    if isinstance(item, ChatEvent) and self._recent.seen(item.msg_id):
-                        self.stats.duplicates += 1
-                        continue
-                    if not delivered:
-                        delivered = True
-                        self.backoff.reset()
-                    self.stats.received += 1
-                    yield item
+                # aclosing: when the consumer stops, the connection's own
+                # cleanup (closing the socket, ending a platform session)
+                # runs now, not whenever the generator is collected.
+                async with contextlib.aclosing(self._connect_once()) as connection:
+                    async for item in connection:
+                        if self._closed.is_set():
+                            return
+                        if isinstance(item, ChatEvent) and self._recent.seen(item.msg_id):
+                            self.stats.duplicates += 1
+                            continue
+                        if not delivered:
+                            delivered = True
+                            self.backoff.reset()
+                            if self._down_since is not None:
+                                log.info("chat source back", source=self.name, tries=self._down_tries,
+                                         down_s=round(time.monotonic() - self._down_since, 2))
+                                self._down_since = None
+                        self.stats.received += 1
+                        yield item
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure means "reconnect"
@@ -143,10 +160,17 @@ class ReconnectingSource:
             self.delays.append(delay)
             self.stats.reconnects += 1
             self.stats.last_error = error
-            log.warning("chat source disconnected; reconnecting", source=self.name, error=error,
-                        retry_in_s=round(delay, 2), reconnects=self.stats.reconnects)
-            if self._on_reconnect is not None:
-                self._on_reconnect(self.name, error)
+            if self._down_since is None or delivered or time.monotonic() - connected_at >= HEALTHY_S:
+                # one warning per outage; the retries of the same outage are
+                # counted (stats, metrics) and logged at debug only
+                self._down_since, self._down_tries = time.monotonic(), 0
+                log.warning("chat source disconnected; reconnecting", source=self.name, error=error,
+                            retry_in_s=round(delay, 2), reconnects=self.stats.reconnects)
+            else:
+                log.debug("chat source still down", source=self.name, error=error, retry_in_s=round(delay, 2))
+            self._down_tries += 1
+            if self.on_reconnect is not None:
+                self.on_reconnect(self.name, error)
             await self._wait(delay)
 
     async def _wait(self, delay: float) -> None:

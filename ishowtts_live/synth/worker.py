@@ -154,7 +154,9 @@ class SynthWorker:
 
                 if not isinstance(exc, Cancelled):
                     if not isinstance(exc, IshowttsError):
-                        log.exception("synthesis failed")
+                        # the consumer logs the one error line; the traceback
+                        # is for a developer (log.level = "debug")
+                        log.debug("synthesis error traceback", exc_info=True)
                         exc = SynthesisError(f"synthesis failed: {type(exc).__name__}: {exc}")
                     outcome = ("error", exc)
             job.stats.finished = time.perf_counter()

@@ -78,3 +78,35 @@ async def test_close_interrupts_the_backoff_wait():
     await asyncio.sleep(0.05)
     await src.aclose()
     assert await wait(task, 2) == []
+
+
+async def test_one_warning_per_outage_and_one_line_when_chat_is_back():
+    """Retries of one outage are counted, not each logged as a warning; chat flowing again is one info line."""
+    from structlog.testing import capture_logs
+
+    sessions = [["1"], [], [], [], ["2"], ["3"]]  # outage 1: four failed tries; outage 2: one
+    calls = 0
+
+    async def connect_once():
+        nonlocal calls
+        batch = sessions[min(calls, len(sessions) - 1)]
+        calls += 1
+        for msg in batch:
+            yield chat(msg)
+        raise ConnectionError("server went away")
+
+    async def no_sleep(_d):
+        await asyncio.sleep(0)
+
+    counted: list[str] = []
+    src = ReconnectingSource("t", connect_once, backoff=Backoff(jitter=0.0), sleep=no_sleep,
+                             on_reconnect=lambda name, error: counted.append(name))
+    with capture_logs() as logs:
+        async for ev in src.events():
+            if ev.msg_id == "3":
+                break
+    warnings = [e for e in logs if e["log_level"] == "warning"]
+    backs = [e for e in logs if e["event"] == "chat source back"]
+    assert src.stats.reconnects == len(counted) == 5
+    assert len(warnings) == 2, warnings
+    assert [e["tries"] for e in backs] == [4, 1]

