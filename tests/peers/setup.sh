@@ -22,3 +22,4 @@ peer() {  # name, pip requirement(s)
 
 peer twitch "twitchAPI==4.5.0"
 peer youtube "chat-downloader==0.2.8"
+peer bilibili "blivedm==0.1.1"
