@@ -1,0 +1,153 @@
+"""The two WebSockets: ``/api/events`` (every event, for moderators; needs
+the token) and ``/overlay/feed`` (read-only, no token: only what the overlay
+shows, which is on stream anyway — the message being spoken and the next few).
+
+Both follow the daemon's event bus; a burst of events is coalesced, so a chat
+flood costs the overlay one snapshot per burst, not one per message. A
+foreign ``Origin`` never reaches these handlers (the server's guard refuses
+it), so another web page cannot read them either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+import msgspec
+import structlog
+from aiohttp import WSMsgType, web
+
+from ishowtts_live.control.protocol import BadBody, OverlayItem, OverlayState
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_S = 20.0  # pings find a vanished OBS or terminal; the feed is then dropped
+MAX_HISTORY = 100
+MAX_NEXT = 10
+_CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
+
+
+class Feeds:
+    def __init__(self, daemon: Any):
+        self.daemon = daemon
+        self._closing = asyncio.Event()
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._handlers: set[asyncio.Task] = set()
+
+    @property
+    def clients(self) -> int:
+        return len(self._sockets)
+
+    async def close_all(self) -> None:
+        """At shutdown: every feed ends with a "going away" close frame."""
+        self._closing.set()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=5)
+
+    async def events(self, request: web.Request) -> web.WebSocketResponse:
+        """Every bus event as one JSON text message; ``?history=N`` first
+        replays the last N (up to 100) so a client that connects late has context."""
+        history = _int_arg(request, "history", 0, MAX_HISTORY)
+        encoder = msgspec.json.Encoder()
+
+        async def send(ws: web.WebSocketResponse, batch: list[dict[str, Any]]) -> None:
+            for event in batch:
+                await ws.send_str(encoder.encode(event).decode())
+
+        recent = list(self.daemon.bus.recent)[-history:] if history else []
+        return await self._serve(request, recent, send)
+
+    async def overlay(self, request: web.Request) -> web.WebSocketResponse:
+        """An :class:`OverlayState` now, then again whenever it changes."""
+        count = _int_arg(request, "next", 3, MAX_NEXT)
+        last = b""
+
+        async def send(ws: web.WebSocketResponse, batch: list[dict[str, Any]]) -> None:
+            nonlocal last
+            state = msgspec.json.encode(self.overlay_state(count))
+            if state != last:
+                last = state
+                await ws.send_str(state.decode())
+
+        return await self._serve(request, [{}], send)
+
+    def overlay_state(self, count: int) -> OverlayState:
+        d = self.daemon
+        current = d.playback.current if d.playback is not None else None
+        upcoming = d.queue_snapshot()[:count] if d.queue is not None and count else []
+        return OverlayState(
+            speaking=overlay_item(current) if current is not None else None,
+            next=[overlay_item(u) for u in upcoming],
+            paused=bool(d.queue is not None and d.queue.paused),
+            seq=d.bus.seq,
+        )
+
+    async def _serve(self, request: web.Request, first: list[dict[str, Any]],
+                     send: Callable[[web.WebSocketResponse, list[dict[str, Any]]], Awaitable[None]]):
+        ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
+        await ws.prepare(request)
+        sub = self.daemon.bus.subscribe()  # before the first message, so nothing falls in between
+        self._sockets.add(ws)
+        task = asyncio.current_task()
+        self._handlers.add(task)
+        try:
+            if first:
+                await send(ws, first)
+            await self._follow(ws, sub, send)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            sub.close()
+            self._sockets.discard(ws)
+            self._handlers.discard(task)
+            if sub.lost:
+                log.info("event feed was too slow; events dropped", lost=sub.lost, path=request.path)
+            if not ws.closed:
+                await ws.close(code=1001 if self._closing.is_set() else 1000,
+                               message=b"daemon stopping" if self._closing.is_set() else b"")
+        return ws
+
+    async def _follow(self, ws, sub, send) -> None:
+        """Forward bus events until the client leaves or the daemon stops."""
+        closing = asyncio.ensure_future(self._closing.wait())
+        reader = asyncio.ensure_future(ws.receive())
+        getter: asyncio.Future | None = None
+        try:
+            while True:
+                getter = asyncio.ensure_future(sub.__anext__())
+                done, _ = await asyncio.wait({closing, reader, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    await send(ws, [getter.result(), *sub.take_ready()])
+                    getter = None
+                if closing in done:
+                    return
+                if reader in done:
+                    if reader.result().type in _CLOSED:
+                        return
+                    reader = asyncio.ensure_future(ws.receive())  # clients have nothing to say; ignore it
+        finally:
+            for fut in (closing, reader, getter):
+                if fut is not None and not fut.done():
+                    fut.cancel()
+
+
+def overlay_item(entry: Any) -> OverlayItem:
+    utt = getattr(entry, "utterance", entry)
+    event = utt.event
+    if event is None:
+        return OverlayItem(user_name="", text=utt.text, kind="system")
+    return OverlayItem(user_name=event.user_name, text=event.text or utt.text, kind=event.kind,
+                       amount=event.amount, platform=event.platform)
+
+
+def _int_arg(request: web.Request, name: str, default: int, most: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadBody(name, f"expected an integer, got {raw!r}") from None
+    if not 0 <= value <= most:
+        raise BadBody(name, f"expected 0 to {most}, got {value}")
+    return value

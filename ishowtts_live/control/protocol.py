@@ -1,0 +1,197 @@
+"""The control API's wire format, defined once for the server and ``ctl``.
+
+Request bodies forbid unknown fields, so a typo (``{"usr": …}``) is a 400
+naming the field instead of a silent no-op. Responses are plain JSON objects;
+every error is ``{"error": "<field>: <what is wrong>", "field": "<field>"}``.
+
+Events on ``/api/events`` are JSON objects with at least ``type``, ``seq``
+(increasing) and ``ts`` (Unix seconds); the rest depends on the type (see
+docs/control.md). The overlay's feed (``/overlay/feed``) carries only
+:class:`OverlayState`: what is on screen, never user ids or moderation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+TOKEN_FILE_NAME = "control.token"
+TOKEN_ENV = "ISHOWTTS_LIVE_TOKEN"  # ctl: a token given in the environment wins over the file
+MAX_TEXT = 500  # characters a moderator announcement or /api/tts text may have
+
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Word = Annotated[str, Meta(min_length=1, max_length=100)]
+VoiceId = Annotated[str, Meta(max_length=100)]
+Text = Annotated[str, Meta(min_length=1, max_length=MAX_TEXT)]
+
+
+class Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class UserBody(Body):
+    user: Name  # a user name or id (case-insensitive), or "platform:id"
+
+
+class WordBody(Body):
+    word: Word
+
+
+class VoiceBody(Body):
+    voice: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+class NfeBody(Body):
+    nfe_step: Annotated[int, Meta(ge=1, le=64)]
+
+
+class SayBody(Body):
+    text: Text
+    voice: VoiceId = ""  # "" = the current default voice
+
+
+class TtsBody(Body):
+    text: Text
+    voice_id: VoiceId = ""
+
+
+# Mutating endpoints: (path, the body they take or None). Tests walk this table.
+MUTATING: dict[str, type[Body] | None] = {
+    "/api/skip": None,
+    "/api/pause": None,
+    "/api/resume": None,
+    "/api/clear": None,
+    "/api/mute": UserBody,
+    "/api/unmute": UserBody,
+    "/api/block": WordBody,
+    "/api/unblock": WordBody,
+    "/api/voice": VoiceBody,
+    "/api/nfe": NfeBody,
+    "/api/say": SayBody,
+    "/api/tts": TtsBody,
+}
+
+
+# ---------------------------------------------------------------------- responses
+
+
+class Item(msgspec.Struct, kw_only=True):
+    """One utterance, as the queue listing and the status show it."""
+
+    id: str
+    text: str  # as the viewer wrote it
+    speak: str = ""  # as it will be spoken (normalized, maybe with a "{user}说：" prefix)
+    voice: str = ""
+    user_name: str = ""
+    user_id: str = ""
+    platform: str = ""
+    kind: str = "chat"
+    amount: float = 0.0
+    msg_id: str = ""
+    priority: int = 0
+    age_s: float = 0.0  # seconds since the message was received
+
+
+class SourceStatus(msgspec.Struct, kw_only=True):
+    name: str
+    connects: int = 0
+    reconnects: int = 0
+    received: int = 0
+    duplicates: int = 0  # re-delivered after a reconnect, recognised and not read again
+    parse_errors: int = 0
+    last_error: str = ""
+
+
+class Status(msgspec.Struct, kw_only=True):
+    version: str
+    uptime_s: float
+    ready: bool
+    paused: bool
+    speaking: Item | None
+    queue_depth: int
+    spoken: int
+    received: int
+    voice: str
+    skipped: int = 0  # cut off (skip, mute, moderation)
+    failed: int = 0  # synthesis errors
+    nfe_step: int
+    backlog_degraded: bool = False
+    sources: list[SourceStatus] = []
+    muted_users: list[str] = []
+    blocked_words: list[str] = []
+    drops: dict[str, int] = {}
+
+
+class Queue(msgspec.Struct, kw_only=True):
+    paused: bool
+    items: list[Item]
+
+
+class Result(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The answer to a command: ``ok`` plus whatever that command reports."""
+
+    ok: bool  # required, so it is always in the JSON
+    changed: bool | None = None  # mute/unmute/block/unblock/skip: did anything change
+    count: int | None = None  # clear: removed; mute: queued messages purged
+    paused: bool | None = None
+    voice: str | None = None
+    nfe_step: int | None = None
+    reason: str = ""  # say: why it was not queued (machine-readable)
+    detail: str = ""
+
+
+class Error(msgspec.Struct, kw_only=True, omit_defaults=True):
+    error: str
+    field: str = ""
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str  # "ok" | "starting" | "failing"
+    ready: bool
+
+
+class OverlayItem(msgspec.Struct, kw_only=True):
+    user_name: str
+    text: str
+    kind: str = "chat"
+    amount: float = 0.0
+    platform: str = ""
+
+
+class OverlayState(msgspec.Struct, kw_only=True):
+    speaking: OverlayItem | None
+    next: list[OverlayItem]
+    paused: bool = False
+    seq: int = 0
+
+
+# ---------------------------------------------------------------------- helpers
+
+_AT = re.compile(r"at `\$\.([A-Za-z_][A-Za-z0-9_]*)")
+_NAMED = re.compile(r"field `([^`]+)`")
+
+
+def decode_body(raw: bytes, body_type: type[Body]) -> Any:
+    """Decode and validate a request body; :class:`BadBody` names the field."""
+    if not raw.strip():
+        raise BadBody("body", "expected a JSON object")
+    try:
+        return msgspec.json.decode(raw, type=body_type)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _AT.search(text) or _NAMED.search(text)
+        field = match.group(1) if match else "body"
+        message = text.split(" - at ")[0].replace("`", "")
+        raise BadBody(field, message[:1].lower() + message[1:]) from None
+    except msgspec.DecodeError as exc:
+        raise BadBody("body", f"not valid JSON ({exc})") from None
+
+
+class BadBody(ValueError):
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")

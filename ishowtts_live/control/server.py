@@ -1,0 +1,331 @@
+"""The control server: aiohttp on 127.0.0.1 (or a Unix socket) in the daemon.
+
+Routes call the :class:`~ishowtts_live.app.Daemon` controls and nothing else.
+One middleware guards them all, in this order: Host (DNS rebinding) → Origin
+(403) → bearer token (401, except for the public paths) → body problems
+(400 naming the field, 413 over ``control.max_body_bytes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+import stat
+import time
+import wave
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import msgspec
+import numpy as np
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ishowtts_live.control import security
+from ishowtts_live.control.feeds import Feeds
+from ishowtts_live.control.protocol import (
+    BadBody, Error, Health, Item, NfeBody, Queue, Result, SayBody, SourceStatus, Status, TtsBody, UserBody,
+    VoiceBody, WordBody, decode_body,
+)
+from ishowtts_live.errors import IshowttsError, VoiceError
+
+log = structlog.get_logger(__name__)
+
+PUBLIC = frozenset({"/healthz", "/metrics"})  # plus /overlay and its files and feed
+STATIC = Path(__file__).with_name("static")
+OVERLAY_FILES = {"overlay.html": "text/html", "overlay.css": "text/css", "overlay.js": "text/javascript"}
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC or path == "/overlay" or path.startswith("/overlay/")
+
+
+def error(status: int, field: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    body = msgspec.json.encode(Error(error=f"{field}: {message}" if field else message, field=field))
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def reply(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=msgspec.json.encode(obj), content_type="application/json")
+
+
+class ControlServer:
+    """Started by the daemon after everything else, stopped first."""
+
+    def __init__(self, daemon: Any, cfg: Any, state: str):
+        self.daemon = daemon
+        self.cfg = cfg
+        self.token_path = security.token_path(cfg.token_file, state)
+        self.token = ""
+        self.url = ""
+        self.feeds = Feeds(daemon)
+        self._runner: web.AppRunner | None = None
+        self._tts_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self.token = security.ensure_token(self.token_path)
+        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await self._runner.setup()
+        try:
+            if self.cfg.unix_socket:
+                path = Path(self.cfg.unix_socket)
+                _remove_stale_socket(path)
+                site: web.BaseSite = web.UnixSite(self._runner, str(path))
+                await site.start()
+                path.chmod(0o660)
+                self.url = f"unix:{path}"
+            else:
+                site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
+                await site.start()
+                host = f"[{self.cfg.host}]" if ":" in self.cfg.host else self.cfg.host
+                self.url = f"http://{host}:{self.cfg.port}"
+        except OSError as exc:
+            await self._runner.cleanup()
+            where = self.cfg.unix_socket or f"{self.cfg.host}:{self.cfg.port}"
+            raise IshowttsError(f"control: cannot listen on {where}: {exc.strerror or exc} "
+                                "(another ishowtts-live running? change control.port)") from None
+        log.info("control server listening", url=self.url, token_file=str(self.token_path),
+                 overlay=f"{self.url}/overlay" if self.url.startswith("http") else None)
+
+    async def stop(self) -> None:
+        await self.feeds.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.cfg.unix_socket:
+            Path(self.cfg.unix_socket).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ app
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self.guard], client_max_size=self.cfg.max_body_bytes)
+        get, post = web.get, web.post
+        app.add_routes([
+            get("/healthz", self.healthz), get("/metrics", self.metrics),
+            get("/api/status", self.status), get("/api/queue", self.queue), get("/api/events", self.feeds.events),
+            post("/api/skip", self.skip), post("/api/pause", self.pause), post("/api/resume", self.resume),
+            post("/api/clear", self.clear), post("/api/mute", self.mute), post("/api/unmute", self.unmute),
+            post("/api/block", self.block), post("/api/unblock", self.unblock), post("/api/voice", self.voice),
+            post("/api/nfe", self.nfe), post("/api/say", self.say), post("/api/tts", self.tts),
+            get("/overlay", self.overlay_page), get("/overlay/feed", self.feeds.overlay),
+            get("/overlay/{name}", self.overlay_file),
+        ])
+        return app
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+        cfg = self.cfg
+        if not security.host_allowed(request.host, cfg.allowed_hosts):
+            response: web.StreamResponse = error(403, "host", f"{security.host_name(request.host)!r} is not allowed "
+                                                 "(add it to control.allowed_hosts)")
+        elif not security.origin_allowed(request.headers.get("Origin"), request.host, cfg.allowed_origins):
+            response = error(403, "origin", "cross-origin requests are refused")
+        elif not is_public(request.path) and not security.token_matches(request.headers.get("Authorization"),
+                                                                          self.token):
+            response = error(401, "authorization", f"missing or wrong bearer token (the daemon's token is in "
+                             f"{self.token_path})", headers={"WWW-Authenticate": 'Bearer realm="ishowtts-live"'})
+        else:
+            response = await self._handle(request, handler)
+        route = request.match_info.route.resource
+        label = route.canonical if route is not None else "other"
+        self.daemon.metrics.control_requests.labels(label, str(response.status)).inc()
+        return response
+
+    async def _handle(self, request: web.Request, handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except BadBody as exc:
+            return error(400, exc.field, exc.message)
+        except web.HTTPRequestEntityTooLarge:
+            return error(413, "body", f"larger than control.max_body_bytes ({self.cfg.max_body_bytes} bytes)")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return error(exc.status, "", exc.reason)
+
+    async def _body(self, request: web.Request, body_type: type) -> Any:
+        if request.content_length is not None and request.content_length > self.cfg.max_body_bytes:
+            raise web.HTTPRequestEntityTooLarge(max_size=self.cfg.max_body_bytes, actual_size=request.content_length)
+        return decode_body(await request.read(), body_type)
+
+    # ------------------------------------------------------------------ public
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        d = self.daemon
+        if not d.ready.is_set():
+            return reply(Health(status="starting", ready=False), 503)
+        if d.worker is None or not d.worker.alive:
+            return reply(Health(status="failing", ready=True), 503)
+        return reply(Health(status="ok", ready=True))
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        m = self.daemon.metrics
+        if self.daemon.queue is not None:
+            m.queue_depth.set(len(self.daemon.queue))
+        m.event_clients.set(self.feeds.clients)
+        return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def overlay_page(self, request: web.Request) -> web.Response:
+        return self._static("overlay.html")
+
+    async def overlay_file(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in OVERLAY_FILES:
+            raise web.HTTPNotFound()
+        return self._static(name)
+
+    def _static(self, name: str) -> web.Response:
+        headers = {
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+        }
+        return web.Response(body=(STATIC / name).read_bytes(), content_type=OVERLAY_FILES[name], charset="utf-8",
+                            headers=headers)
+
+    # ------------------------------------------------------------------ reading
+
+    async def status(self, request: web.Request) -> web.Response:
+        raw = self.daemon.status()
+        speaking = self.daemon.playback.current if self.daemon.playback else None
+        status = msgspec.convert({**raw, "speaking": None, "sources": []}, Status)
+        status.speaking = to_item(speaking) if speaking is not None else None
+        status.sources = [msgspec.convert(s, SourceStatus) for s in raw.get("sources", [])]
+        return reply(status)
+
+    async def queue(self, request: web.Request) -> web.Response:
+        items = [to_item(u) for u in self.daemon.queue_snapshot()]
+        return reply(Queue(paused=bool(self.daemon.queue.paused), items=items))
+
+    # ------------------------------------------------------------------ commands
+
+    async def skip(self, request: web.Request) -> web.Response:
+        return reply(Result(ok=True, changed=self.daemon.skip()))
+
+    async def pause(self, request: web.Request) -> web.Response:
+        self.daemon.pause()
+        return reply(Result(ok=True, paused=True))
+
+    async def resume(self, request: web.Request) -> web.Response:
+        self.daemon.resume()
+        return reply(Result(ok=True, paused=False))
+
+    async def clear(self, request: web.Request) -> web.Response:
+        return reply(Result(ok=True, count=self.daemon.clear()))
+
+    async def mute(self, request: web.Request) -> web.Response:
+        user = _not_blank("user", (await self._body(request, UserBody)).user)
+        return reply(Result(ok=True, changed=True, count=self.daemon.mute(user)))
+
+    async def unmute(self, request: web.Request) -> web.Response:
+        user = _not_blank("user", (await self._body(request, UserBody)).user)
+        return self._change("user", lambda: self.daemon.unmute(user))
+
+    async def block(self, request: web.Request) -> web.Response:
+        word = _not_blank("word", (await self._body(request, WordBody)).word)
+        return self._change("word", lambda: self.daemon.block(word))
+
+    async def unblock(self, request: web.Request) -> web.Response:
+        word = _not_blank("word", (await self._body(request, WordBody)).word)
+        return self._change("word", lambda: self.daemon.unblock(word))
+
+    def _change(self, field: str, apply: Callable[[], bool]) -> web.Response:
+        try:
+            return reply(Result(ok=True, changed=bool(apply())))
+        except ValueError as exc:  # e.g. unmuting someone the config file mutes
+            return error(409, field, str(exc))
+
+    async def voice(self, request: web.Request) -> web.Response:
+        voice = _not_blank("voice", (await self._body(request, VoiceBody)).voice)
+        try:
+            await self.daemon.set_voice(voice)
+        except VoiceError as exc:
+            raise BadBody("voice", str(exc)) from None
+        return reply(Result(ok=True, voice=voice))
+
+    async def nfe(self, request: web.Request) -> web.Response:
+        body = await self._body(request, NfeBody)
+        self.daemon.set_nfe(body.nfe_step)
+        return reply(Result(ok=True, nfe_step=body.nfe_step))
+
+    async def say(self, request: web.Request) -> web.Response:
+        body = await self._body(request, SayBody)
+        text = _not_blank("text", body.text)
+        if body.voice:
+            await self._check_voice("voice", body.voice)
+        verdict = self.daemon.say(text, body.voice or None)
+        return reply(Result(ok=verdict.kept, reason=verdict.reason, detail=verdict.detail))
+
+    async def tts(self, request: web.Request) -> web.Response:
+        """The seed project's endpoint: the whole WAV at once, outside the chat queue."""
+        body = await self._body(request, TtsBody)
+        text = _not_blank("text", body.text)
+        if body.voice_id:
+            await self._check_voice("voice_id", body.voice_id)
+        async with self._tts_lock:  # one at a time: each waits for the engine thread anyway
+            t0 = time.perf_counter()
+            try:
+                pcm, rate = await self.daemon.tts(text, body.voice_id or None)
+            except IshowttsError as exc:
+                return error(500, "", f"synthesis failed: {exc}")
+        log.info("api tts", chars=len(text), audio_s=round(len(pcm) / rate, 2),
+                 seconds=round(time.perf_counter() - t0, 2))
+        return web.Response(body=wav_bytes(pcm, rate), content_type="audio/wav")
+
+    async def _check_voice(self, field: str, voice: str) -> None:
+        try:
+            await self.daemon.check_voice(voice)
+        except VoiceError as exc:
+            raise BadBody(field, str(exc)) from None
+
+
+def _not_blank(field: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise BadBody(field, "must not be blank")
+    return value
+
+
+def to_item(entry: Any) -> Item:
+    """An utterance (or a queue entry holding one) as the API shows it."""
+    from ishowtts_live.pipeline import describe
+
+    utt = getattr(entry, "utterance", entry)
+    data = describe(utt)
+    event = utt.event
+    data["priority"] = utt.priority
+    data["age_s"] = round(max(0.0, time.time() - event.received_wall), 1) if event and event.received_wall else 0.0
+    data["speak"] = utt.text
+    if event is not None:  # the words the viewer wrote; ``speak`` is the text for speech
+        data["text"] = event.text or utt.text
+    return msgspec.convert(data, Item)
+
+
+def wav_bytes(pcm: np.ndarray, rate: int) -> bytes:
+    """Mono 16-bit PCM WAV."""
+    samples = (np.clip(np.asarray(pcm, dtype=np.float32), -1.0, 1.0) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return buf.getvalue()
+
+
+def _remove_stale_socket(path: Path) -> None:
+    """A socket left by a crashed daemon would block the bind; a live one is kept."""
+    try:
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            return
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink(missing_ok=True)
