@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -110,6 +111,17 @@ class Backlog:
 
 def new_utterance_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def utterance_id_for(event: ChatEvent) -> str:
+    """The utterance id of a chat message: derived from its platform and
+    message id, so a message a source delivers again (after a reconnect, or
+    a restart that replays history) has the same id and the queue and the
+    journal recognise it instead of speaking it twice."""
+    if not event.msg_id:
+        return new_utterance_id()
+    digest = hashlib.blake2b(f"{event.platform}\0{event.msg_id}".encode(), digest_size=8)
+    return digest.hexdigest()
 
 
 def describe(utt: Utterance) -> dict[str, Any]:
@@ -290,7 +302,7 @@ class Ingest:
                 self.bus.publish("dropped", reason=reason, user_name=item.user_name, text=item.text,
                                  msg_id=item.msg_id, platform=item.platform, kind=item.kind)
                 return
-            utt = Utterance(id=new_utterance_id(), text=decision.speak, voice=self.router.voice_for(decision.event),
+            utt = Utterance(id=utterance_id_for(decision.event), text=decision.speak, voice=self.router.voice_for(decision.event),
                             event=decision.event)
             verdict = self.queue.put(utt)
             if not verdict.kept:

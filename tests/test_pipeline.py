@@ -11,13 +11,24 @@ import time
 import pytest
 
 from ishowtts_live.events import ChatEvent
-from ishowtts_live.pipeline import Backlog, EventClock, Settings, VoiceRouter
+from ishowtts_live.pipeline import Backlog, EventClock, Settings, VoiceRouter, utterance_id_for
 from tests.conftest import wait
 
 
 def ev(kind="chat", user_id="", user_name="", amount=0.0) -> ChatEvent:
     return ChatEvent(platform="replay", msg_id="m", text="hi", user_id=user_id, user_name=user_name, kind=kind,
                      amount=amount)
+
+
+def test_a_redelivered_message_gets_the_same_utterance_id():
+    """Platform + message id name the utterance, so the queue and the journal
+    recognise a message a source delivers again (after a reconnect or restart)."""
+    a = ChatEvent(platform="twitch", msg_id="abc-1", text="hi")
+    assert utterance_id_for(a) == utterance_id_for(ChatEvent(platform="twitch", msg_id="abc-1", text="hi", clock=9.0))
+    assert utterance_id_for(a) != utterance_id_for(ChatEvent(platform="bilibili", msg_id="abc-1", text="hi"))
+    assert utterance_id_for(a) != utterance_id_for(ChatEvent(platform="twitch", msg_id="abc-2", text="hi"))
+    no_id = ChatEvent(platform="twitch", msg_id="", text="hi")
+    assert utterance_id_for(no_id) != utterance_id_for(no_id)  # nothing to recognise it by: always new
 
 
 @pytest.mark.parametrize("event,override,expected", [

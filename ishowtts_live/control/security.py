@@ -94,8 +94,12 @@ def token_matches(header: str | None, token: str) -> bool:
 
 
 def host_name(host_header: str) -> str:
-    """The name part of a Host header (brackets and port removed)."""
-    return urlsplit(f"//{host_header}").hostname or ""
+    """The name part of a Host header (brackets and port removed); "" when it
+    does not parse (``[``, a bad port …), which no check lets through."""
+    try:
+        return urlsplit(f"//{host_header}").hostname or ""
+    except ValueError:
+        return ""
 
 
 def is_ip_or_localhost(name: str) -> bool:

@@ -9,9 +9,9 @@ What a crash (``kill -9``, power loss) may and may not do, by design:
   such when playback ends and is never returned again, nor accepted again if
   a source re-delivers it.
 * One that was playing when the process died was not heard fully, so it is
-  spoken again once (at least once). If that second playback is cut off by a
-  crash too, it is marked ``abandoned`` and logged instead of being retried
-  for ever: a message that crashes the daemon must not crash it in a loop.
+  spoken again (at least once). If its third playback is cut off by a crash
+  too, it is marked ``abandoned`` and logged instead of being retried for
+  ever: a message that crashes the daemon must not crash it in a loop.
   The only repeat of a finished message is a crash in the instant between its
   last audio block and the commit that follows it.
 * Mutes and blocked words are committed before ``ModerationState.mute`` (and
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-MAX_STARTS = 2  # the first playback and one repeat after a crash cut it off
+MAX_STARTS = 3  # the first playback and two repeats after crashes cut it off
 RETRY_S = 5.0
 KEEP_DAYS = 7.0  # finished rows are kept this long to recognise re-deliveries
 
@@ -403,17 +403,18 @@ class Journal:
         return True
 
     def _settle(self) -> None:
-        """At start: give up on messages interrupted twice, forget old final
+        """At start: give up on messages interrupted MAX_STARTS times, forget old final
         rows, then write."""
         for rec in list(self._open.values()):
             if rec.state == "started" and rec.starts >= MAX_STARTS:
                 del self._open[rec.id]
                 self._done.add(rec.id)
-                rec.state, rec.reason, rec.updated_at = "abandoned", "interrupted_twice", time.time()
+                rec.state, rec.reason, rec.updated_at = "abandoned", "interrupted_by_crashes", time.time()
                 self._dirty[rec.id] = rec
                 self.abandoned.append(rec.id)
                 self.counters["abandoned"] += 1
-                log.warning("paid message was cut off by a crash twice; not read a third time", msg_id=rec.id)
+                log.warning("paid message was cut off by a crash three times; not read again", msg_id=rec.id,
+                            text=msgspec.json.decode(rec.body, type=Utterance).text)
         if self._conn is not None:
             try:
                 cutoff = time.time() - self.keep_days * 86400

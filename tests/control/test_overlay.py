@@ -65,7 +65,7 @@ async def test_overlay_shows_the_message_being_spoken_and_the_next(chat_daemon, 
     said = next(c["text"] for c in CHAT if c["user_name"] == spoken["user_name"])
     await browser.wait_for(f"{TEXT} === {json.dumps(said)}")
     assert await browser.evaluate(USER) == spoken["user_name"]
-    waiting = [(u.event.text) for u in d.queue_snapshot()][:3]
+    waiting = [u.utterance.event.text for u in d.queue_snapshot()][:3]
     assert waiting, "the replay should leave messages waiting behind the first"
     assert said not in waiting
     as_js = json.dumps(waiting, ensure_ascii=False, separators=(",", ":"))  # JSON.stringify's spelling
@@ -73,12 +73,13 @@ async def test_overlay_shows_the_message_being_spoken_and_the_next(chat_daemon, 
     assert await browser.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
     assert await browser.evaluate("getComputedStyle(document.getElementById('caption-text')).fontSize") == "46px"
 
+    await browser.wait_for(f"getComputedStyle({CAPTION}).opacity === '1'")  # its fade-in has ended
     image = pixels(await browser.screenshot())
     assert image.getpixel((5, 5))[3] == 0 and image.getpixel((1915, 5))[3] == 0  # transparent away from the panels
     box = await browser.evaluate(f"(r => [r.left, r.top, r.right, r.bottom])({CAPTION}.getBoundingClientRect())")
     left, top, right, bottom = (int(v) for v in box)
     assert bottom <= 1080 and right <= 1920 and top > 540  # in the lower half, on screen
-    assert image.getpixel(((left + right) // 2, top + 6))[3] > 150  # the caption panel is opaque enough
+    assert image.getpixel(((left + right) // 2, top + 6))[3] > 150, (box, image.getpixel(((left + right) // 2, top + 6)))  # the caption panel is opaque enough
     save_docs_screenshot(image)
 
 

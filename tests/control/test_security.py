@@ -54,6 +54,7 @@ def test_bearer_token_matching(header, ok):
 @pytest.mark.parametrize(("host", "ok"), [
     ("127.0.0.1:8765", True), ("localhost:8765", True), ("[::1]:8765", True), ("192.168.1.20:8765", True),
     ("evil.example:8765", False), ("localhost.evil.example", False), ("jetson.local:8765", False),
+    ("[", False), ("[::1", False), ("]", False), ("", False),  # malformed: refused, never an exception
 ])
 def test_host_check_stops_dns_rebinding(host, ok):
     """IP literals and localhost pass; any other name needs control.allowed_hosts."""

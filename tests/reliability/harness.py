@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,9 +80,33 @@ class DaemonProcess:
                                      cwd=kit.ROOT, env=env)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.wait_log(lambda e: e.get("event") == "ready", ready_timeout)
-        self.token = (self.state / "control.token").read_text().strip()
+        try:
+            self._wait_ready(ready_timeout)
+        except BaseException:
+            self.kill()  # never leave a daemon running behind a failed test
+            raise
         return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Until ``/api/status`` says ready (the log may be set above info)."""
+        deadline = time.monotonic() + timeout
+        token_file = self.state / "control.token"
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                self._reader.join(5)
+                raise AssertionError(f"daemon exited with {self.proc.returncode} before it was ready; tail:\n"
+                                     + "".join(self.lines[-40:]))
+            if token_file.exists():
+                self.token = token_file.read_text().strip()
+                req = urllib.request.Request(self.url + "/api/status", headers=self.auth)
+                try:
+                    with urllib.request.urlopen(req, timeout=5) as resp:
+                        if json.loads(resp.read()).get("ready"):
+                            return
+                except (OSError, ValueError):
+                    pass
+            time.sleep(0.1)
+        raise AssertionError("daemon not ready in time; tail:\n" + "".join(self.lines[-40:]))
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None

@@ -24,6 +24,7 @@ from tests.sources.twitch.lines import privmsg
 RATE = 2000  # messages per second
 SECONDS = scale(4, 30)
 MAX_ITEMS = 200
+AFTER_S = 12.0  # watched after the flood: the queue keeps being spoken
 # words viewers type during a hype moment: mixed, repetitive, some spam
 WORDS = ["666", "哈哈哈", "主播好强", "GG", "LUL", "这波可以", "PogChamp", "冲冲冲", "gg wp", "来了",
          "2333", "好听", "再来一首", "nice", "啊啊啊", "点赞", "KEKW", "牛", "hello", "第一次来"]
@@ -59,7 +60,8 @@ async def test_flood_keeps_the_daemon_responsive(tiny_config, tmp_path):
     server = await FakeTwitchServer(channels={"floodroom": "4242"}).start()
     daemon = DaemonProcess(tiny_config, tmp_path / "state", overrides=[
         "sources.twitch.enabled=true", "sources.twitch.channel=floodroom", f"sources.twitch.url={server.url}",
-        "audio.output=null", f"queue.max_items={MAX_ITEMS}", "daemon.shutdown_grace_s=0", "log.format=json"])
+        "audio.output=null", f"queue.max_items={MAX_ITEMS}", "daemon.shutdown_grace_s=0", "log.format=json",
+        "engine.warmup=true"])
     await asyncio.to_thread(daemon.start)
     latencies: list[float] = []
     samples: list[dict] = []
@@ -87,7 +89,7 @@ async def test_flood_keeps_the_daemon_responsive(tiny_config, tmp_path):
             deadline = time.monotonic() + 60
             while (status := await daemon.get(http, "/api/status"))["received"] < sent and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-            await asyncio.sleep(2.0)  # playback goes on after the flood
+            await asyncio.sleep(AFTER_S)  # playback goes on after the flood
             stop.set()
             await wait(prober, 30)
             await daemon.post(http, "/api/pause")

@@ -121,3 +121,26 @@ def test_blocked_word_in_any_context(tricks, before, after):
     text = before + " ".join(tricks) + after
     decision = chain().check(event(text))
     assert not decision.verdict.kept, (text, decision.speak)
+
+
+def test_no_hostile_message_is_longer_than_max_audio_s(engine):
+    """Through the real engine's chunk plan and length estimate, every kept hostile
+    message is at most ``engine.max_audio_s`` of audio; the longest ones are
+    synthesized for real and measured."""
+    import numpy as np
+
+    limit = engine.cfg.max_audio_s
+    voice = engine.voice(None)
+    params = engine.params(voice, nfe_step=2, seed=0)
+    kept = []
+    for n, text in enumerate(HOSTILE):
+        decision = chain().check(event(text, n))
+        if decision.verdict.kept:
+            chunks = engine.plan(voice, decision.speak, params)
+            planned = sum(engine.frames_for(voice, c, params.speed) for c in chunks) * engine.hop / engine.sample_rate
+            assert planned <= limit, (text[:40], planned)
+            kept.append((planned, decision.speak))
+    assert len(kept) >= 10
+    for _, speak in sorted(kept, reverse=True)[:2]:
+        audio = np.concatenate([wave for _, wave in engine.stream(None, speak, params)])
+        assert len(audio) / engine.sample_rate <= limit, (speak[:40], len(audio) / engine.sample_rate)

@@ -32,7 +32,8 @@ def test_soak(tiny_config, tmp_path):
     daemon = DaemonProcess(tiny_config, tmp_path / "state", overrides=[
         f"sources.replay.path={kit.ROOT / 'config' / 'sample-chat.jsonl'}",
         f"sources.replay.speed={SPEED}", "sources.replay.loop=true", "daemon.exit_when_replay_ends=false",
-        "audio.output=null", "daemon.shutdown_grace_s=0", "log.level=warning", "log.format=json"])
+        "audio.output=null", "daemon.shutdown_grace_s=0", "log.level=warning", "log.format=json",
+        "engine.warmup=true"])
     daemon.start()
     samples = []
     try:
