@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -32,4 +34,31 @@ def peer_env() -> dict[str, str]:
     return env
 
 
-__all__ = ["peer_python", "peer_env", "ROOT", "sys"]
+class Peer:
+    """A peer client process that prints one JSON record per line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process):
+        self.proc = proc
+
+    async def next(self, event: str, cmd: str | None = None, timeout: float = 30.0) -> dict:
+        """The next record of kind ``event`` (and command ``cmd``); others before it are skipped."""
+
+        async def find():
+            while True:
+                raw = await self.proc.stdout.readline()
+                if not raw:
+                    err = (await self.proc.stderr.read()).decode(errors="replace")[-2000:]
+                    raise AssertionError(f"peer exited before {event!r}: {err}")
+                record = json.loads(raw)
+                if record["event"] == event and (cmd is None or record.get("cmd") == cmd):
+                    return record
+
+        return await asyncio.wait_for(find(), timeout)
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await asyncio.wait_for(self.proc.wait(), 10)
+
+
+__all__ = ["Peer", "peer_python", "peer_env", "ROOT", "sys"]

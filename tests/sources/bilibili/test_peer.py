@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
-import json
 import os
 import ssl
 from pathlib import Path
@@ -22,24 +21,10 @@ from pathlib import Path
 import pytest
 
 from ishowtts_live.events import ModerationEvent
-from tests.conftest import wait
+from tests.peers import ROOT, Peer, peer_python
 from tests.sources.bilibili import samples
 from tests.sources.bilibili.conftest import Reader, make_source, web_cfg
 from tests.sources.bilibili.fake import FakeBilibili
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def peer_python() -> str:
-    """The blivedm venv's python (tests/peers/setup.sh builds it). Missing: skip locally, fail in CI."""
-    base = Path(os.environ.get("ISHOWTTS_PEERS", ROOT / ".venv-peers"))
-    python = base / "bilibili" / "bin" / "python"
-    if not python.exists():
-        message = f"peer venv {python.parent.parent} missing: run bash tests/peers/setup.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return str(python)
 
 
 def self_signed(tmp: Path) -> ssl.SSLContext:
@@ -64,31 +49,6 @@ def self_signed(tmp: Path) -> ssl.SSLContext:
     return ctx
 
 
-class Peer:
-    def __init__(self, proc: asyncio.subprocess.Process):
-        self.proc = proc
-
-    async def next(self, event: str, cmd: str | None = None, timeout: float = 30.0) -> dict:
-        """The next record of kind ``event`` (and command ``cmd``); others before it are skipped."""
-
-        async def find():
-            while True:
-                raw = await self.proc.stdout.readline()
-                if not raw:
-                    err = (await self.proc.stderr.read()).decode(errors="replace")[-2000:]
-                    raise AssertionError(f"peer exited before {event!r}: {err}")
-                record = json.loads(raw)
-                if record["event"] == event and (cmd is None or record.get("cmd") == cmd):
-                    return record
-
-        return await wait(find(), timeout)
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-        await wait(self.proc.wait(), 10)
-
-
 @pytest.fixture
 async def tls_fake(tmp_path):
     server = await FakeBilibili(require_wbi=False, require_buvid=False, tls=self_signed(tmp_path)).start()
@@ -101,7 +61,7 @@ async def peer(tls_fake):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     proc = await asyncio.create_subprocess_exec(
-        peer_python(), str(ROOT / "tests" / "peers" / "bilibili_danmaku.py"), tls_fake.api, str(samples.SHORT_ROOM),
+        peer_python("bilibili"), str(ROOT / "tests" / "peers" / "bilibili_danmaku.py"), tls_fake.api, str(samples.SHORT_ROOM),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=str(ROOT / "tests" / "peers"))
     client = Peer(proc)
     yield client

@@ -7,7 +7,6 @@ every field."""
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 
 import pytest
@@ -17,35 +16,12 @@ from ishowtts_live.sources.base import Backoff
 from ishowtts_live.sources.twitch import build
 from ishowtts_live.sources.twitch.irc import unescape_tag_value
 from tests.conftest import wait
-from tests.peers import ROOT, peer_env, peer_python
+from tests.peers import ROOT, Peer, peer_env, peer_python
 from tests.sources.itempump import Pump
 from tests.sources.twitch import lines
 from tests.sources.twitch.fake_server import FakeTwitchServer
 
 CHANNEL = "pajlada"
-
-
-class Peer:
-    def __init__(self, proc: asyncio.subprocess.Process):
-        self.proc = proc
-
-    async def next(self, event: str, timeout: float = 30.0) -> dict:
-        """The next record of kind ``event`` (others before it are skipped)."""
-        async def find():
-            while True:
-                raw = await self.proc.stdout.readline()
-                if not raw:
-                    err = (await self.proc.stderr.read()).decode(errors="replace")[-2000:]
-                    raise AssertionError(f"peer exited before {event!r}: {err}")
-                record = json.loads(raw)
-                if record["event"] == event:
-                    return record
-        return await asyncio.wait_for(find(), timeout)
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-        await asyncio.wait_for(self.proc.wait(), 10)
 
 
 @pytest.fixture
