@@ -57,9 +57,10 @@ def daemon(tiny_config, tmp_path_factory):
 def request(d: DaemonProcess, method: str, path: str, body: bytes | None, *, auth: bool,
             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
-    h = {"Content-Type": "application/json", **(headers or {})}
+    h = {"Content-Type": "application/json"}
     if auth:
         h["Authorization"] = f"Bearer {d.token}"
+    h.update(headers or {})  # a fuzzed Authorization replaces the token
     try:
         conn.request(method, path, body=body, headers=h)
         resp = conn.getresponse()
