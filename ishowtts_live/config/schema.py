@@ -60,6 +60,7 @@ class EngineConfig(Section):
     block_ms: Annotated[int, Meta(ge=10, le=100)] = 50
     seed: int = -1  # -1 = a fresh seed for every message
     warmup: bool = True
+    cpu_threads: Annotated[int, Meta(ge=0, le=256)] = 0  # on the CPU; 0 = all cores but one
 
 
 # ----------------------------------------------------------------- sources

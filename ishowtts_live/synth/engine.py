@@ -101,10 +101,13 @@ class F5Engine:
         cfg = loaded.config.engine
         device = loading.resolve_device(cfg.device)
         dtype = loading.resolve_dtype(cfg.dtype, device)
+        if device.type == "cpu":
+            torch.set_num_threads(loading.cpu_threads(cfg.cpu_threads))
         t0 = time.perf_counter()
         model, vocab_map, spec = loading.load_f5(cfg, device, dtype)
         vocoder = loading.load_vocos(cfg, device, dtype)
         log.info("engine loaded", model=cfg.model, device=str(device), dtype=str(dtype).removeprefix("torch."),
+                 threads=torch.get_num_threads() if device.type == "cpu" else None,
                  seconds=round(time.perf_counter() - t0, 2))
         engine = cls(loaded, model, vocoder, vocab_map, spec, device, dtype)
         engine.compile(cfg.compile)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,18 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise EngineError(f"engine.device is {name!r} but torch sees no CUDA GPU (torch {torch.__version__})")
     return device
+
+
+def cpu_threads(configured: int) -> int:
+    """Synthesis threads on the CPU: as configured, else every core this
+    process may use but one (at least one)."""
+    if configured > 0:
+        return configured
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

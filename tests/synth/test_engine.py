@@ -178,3 +178,13 @@ def test_voice_overrides_apply_below_message_values(engine, tiny_config, voices_
     assert engine.params(prepared, nfe_step=5).nfe_step == 5
     assert engine.params(engine.voice(None)).nfe_step == 7
 
+
+
+@pytest.mark.parametrize(("configured", "cores", "expected"), [(0, {0, 1}, 1), (0, {0}, 1), (0, set(range(8)), 7),
+                                                              (3, {0, 1}, 3)])
+def test_cpu_threads_leave_a_core_for_the_event_loop(monkeypatch, configured, cores, expected):
+    """engine.cpu_threads = 0: every core the process may use but one, never fewer than one."""
+    from ishowtts_live.synth import loading
+
+    monkeypatch.setattr(loading.os, "sched_getaffinity", lambda _pid: cores)
+    assert loading.cpu_threads(configured) == expected
