@@ -9,9 +9,10 @@ What a crash (``kill -9``, power loss) may and may not do, by design:
   such when playback ends and is never returned again, nor accepted again if
   a source re-delivers it.
 * One that was playing when the process died was not heard fully, so it is
-  spoken again (at least once). If its third playback is cut off by a crash
-  too, it is marked ``abandoned`` and logged instead of being retried for
-  ever: a message that crashes the daemon must not crash it in a loop.
+  spoken again (at least once), after the messages that were not cut off. If
+  its third playback is cut off by a crash too, it is marked ``abandoned`` and
+  logged instead of being retried for ever: a message that crashes the daemon
+  must not crash it in a loop.
   The only repeat of a finished message is a crash in the instant between its
   last audio block and the commit that follows it.
 * Mutes and blocked words are committed before ``ModerationState.mute`` (and
@@ -141,11 +142,15 @@ class Journal:
                 self._close(utt, "dropped", reason)
 
     def pending_paid(self) -> list[Utterance]:
-        """Accepted paid utterances not yet finished or removed, oldest first.
-        Deadlines are cleared: they were on the previous run's clock."""
+        """Accepted paid utterances not yet finished or removed: oldest first,
+        except that one a crash cut off goes behind those it cut off less
+        often. So the others are read first when a message keeps crashing the
+        daemon, and random crashes spread over many messages instead of
+        hitting the same one until it is given up. Deadlines are cleared: they
+        were on the previous run's clock."""
         with self._lock:
             out = []
-            for rec in sorted(self._open.values(), key=lambda r: r.seq):
+            for rec in sorted(self._open.values(), key=lambda r: (r.starts, r.seq)):
                 utt = msgspec.json.decode(rec.body, type=Utterance)
                 out.append(msgspec.structs.replace(utt, deadline=0.0))
             return out
