@@ -241,6 +241,8 @@ class QueueConfig(Section):
     ttl_chat_s: Annotated[float, Meta(ge=0.0, le=86400.0)] = 30.0
     ttl_announcement_s: Annotated[float, Meta(ge=0.0, le=86400.0)] = 300.0
     ttl_paid_s: Annotated[float, Meta(ge=0.0, le=86400.0)] = 0.0
+    # A paid message cut off by this many crashes is given up (logged); 0 = never.
+    give_up_after_crashes: Annotated[int, Meta(ge=0, le=1000)] = 3
 
 
 # ----------------------------------------------------------------- voices, audio, state, logs

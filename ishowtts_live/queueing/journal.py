@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-MAX_STARTS = 3  # the first playback and two repeats after crashes cut it off
+GIVE_UP_AFTER_CRASHES = 3  # default of queue.give_up_after_crashes
 RETRY_S = 5.0
 KEEP_DAYS = 7.0  # finished rows are kept this long to recognise re-deliveries
 
@@ -76,10 +76,12 @@ class Journal:
     raises for disk trouble.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, retry_s: float = RETRY_S,
+    def __init__(self, directory: str | os.PathLike[str], *, give_up_after: int = GIVE_UP_AFTER_CRASHES,
+                 retry_s: float = RETRY_S,
                  keep_days: float = KEEP_DAYS, clock: Callable[[], float] = time.monotonic):
         self.path = Path(directory) / FILE_NAME
         self.retry_s = retry_s
+        self.give_up_after = give_up_after  # 0 = never give up
         self.keep_days = keep_days
         self.clock = clock
         # corrupt_reset, write_failed, recovered, abandoned, unreadable_row
@@ -105,6 +107,7 @@ class Journal:
     def open(cls, loaded: LoadedConfig, **kwargs) -> Journal:
         """The journal in the configured state directory (``state.dir``, relative
         to the config file; see :func:`state_dir`)."""
+        kwargs.setdefault("give_up_after", loaded.config.queue.give_up_after_crashes)
         return cls(state_dir(loaded.resolve(loaded.config.state.dir)), **kwargs)
 
     # ------------------------------------------------------------ paid utterances
@@ -408,10 +411,10 @@ class Journal:
         return True
 
     def _settle(self) -> None:
-        """At start: give up on messages interrupted MAX_STARTS times, forget old final
+        """At start: give up on messages cut off by ``give_up_after`` crashes, forget old final
         rows, then write."""
         for rec in list(self._open.values()):
-            if rec.state == "started" and rec.starts >= MAX_STARTS:
+            if rec.state == "started" and self.give_up_after and rec.starts >= self.give_up_after:
                 del self._open[rec.id]
                 self._done.add(rec.id)
                 rec.state, rec.reason, rec.updated_at = "abandoned", "interrupted_by_crashes", time.time()
