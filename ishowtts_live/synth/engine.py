@@ -460,10 +460,15 @@ class F5Engine:
                 if progress is not None:
                     progress(i, n, what)
 
+            steps = [params.nfe_step]
+            backlog = self.loaded.config.backlog
+            if self.fast.cuda_graphs and backlog.enabled and backlog.nfe_floor < params.nfe_step:
+                steps.append(backlog.nfe_floor)  # graphs are per step count; a backlog lowers it
             with torch.inference_mode():
                 ref = self.request(voice, "你好。", params)
-                self.fast.warmup(ref, steps=params.nfe_step, cfg_strength=params.cfg_strength,
-                                 sway=params.sway_sampling_coef, progress=report)
+                for n in steps:
+                    self.fast.warmup(ref, steps=n, cfg_strength=params.cfg_strength,
+                                     sway=params.sway_sampling_coef, progress=report)
         cached, self.cache.max_bytes = self.cache.max_bytes, 0  # the warm-up phrase is not chat
         try:
             for _ in self.stream(voice.id, "你好，欢迎来到直播间。", params):

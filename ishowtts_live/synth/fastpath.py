@@ -29,7 +29,6 @@ additive bias so a 30 s bucket does not allocate gigabytes.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -300,6 +299,8 @@ class FastSampler:
         graph = self._graphs.get(key)
         if graph is None:
             length = batch.x0.shape[1]
+            self._schedule(steps, sway)  # cached tensors are made outside the capture
+            self._rope(length)
 
             def run(x0, const, mask):
                 return self._integrate(x0, const, mask, steps=steps, cfg=cfg, guided=guided, sway=sway,
@@ -332,6 +333,5 @@ class FastSampler:
                 progress(i, len(plan), f"batch {n}, {length} frames")
             req = Request(mel=reference.mel, ids=reference.ids, ref_frames=reference.ref_frames,
                           total=length, seed=0)
-            with contextlib.nullcontext():
-                self.sample([req] * n, steps=steps, cfg_strength=cfg_strength, sway=sway)
+            self.sample([req] * n, steps=steps, cfg_strength=cfg_strength, sway=sway)
         return len(plan)
