@@ -46,6 +46,20 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+UPSTREAM_DEFAULT_NFE = 32  # F5TTS.infer's default nfe_step
+
+
+def default_ratios(results: list[dict[str, Any]], ours_nfe: int,
+                   upstream_nfe: int = UPSTREAM_DEFAULT_NFE) -> list[dict[str, Any]]:
+    """Upstream at its default NFE ÷ ours at our default NFE, per case: what a
+    user switching from ``F5TTS.infer`` as shipped gains."""
+    ours = {r["case"]: r for r in results if r["impl"] == "ours" and r["nfe"] == ours_nfe}
+    theirs = {r["case"]: r for r in results if r["impl"] == "upstream" and r["nfe"] == upstream_nfe}
+    return [{"case": c, "ours_nfe": ours_nfe, "upstream_nfe": upstream_nfe,
+             "upstream_over_ours": theirs[c]["rtf"]["mean"] / ours[c]["rtf"]["mean"]}
+            for c in ours if c in theirs and ours[c]["rtf"]["mean"]]
+
+
 def write_json(report: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False, allow_nan=True) + "\n", encoding="utf-8")
@@ -94,6 +108,11 @@ def markdown(report: dict[str, Any]) -> str:
         for q in report["ratios"]:
             lines.append(f"| {q['case']} | {q['nfe']} | {_f(q['rtf_ours'], 4)} | {_f(q['rtf_upstream'], 4)} "
                          f"| {_f(q['upstream_over_ours'], 2)}× | {_f(q['ttfa_ratio'], 2)}× |")
+    if report.get("default_ratios"):
+        lines += ["", "Upstream at its default NFE ÷ ours at our default NFE (RTF):", "",
+                  "| case | ours NFE | upstream NFE | speed-up |", "|---|---:|---:|---:|"]
+        for q in report["default_ratios"]:
+            lines.append(f"| {q['case']} | {q['ours_nfe']} | {q['upstream_nfe']} | {_f(q['upstream_over_ours'], 2)}× |")
     if report["throughput"]:
         lines += ["", "Throughput (this engine; N messages submitted at once):", "",
                   "| concurrency | NFE | audio s | wall s | audio s per wall s |", "|---:|---:|---:|---:|---:|"]
@@ -138,6 +157,8 @@ def figures(report: dict[str, Any]) -> dict[str, tuple[float, bool]]:
             out[f"{base}/peak_mem_mb"] = (r["peak_mem_mb"], False)
     for q in report.get("ratios", []):
         out[f"ratio/{q['case']}/nfe{q['nfe']}"] = (q["upstream_over_ours"], True)
+    for q in report.get("default_ratios", []):
+        out[f"default_ratio/{q['case']}"] = (q["upstream_over_ours"], True)
     for t in report.get("throughput", []):
         out[f"throughput/c{t['concurrency']}/nfe{t['nfe']}"] = (t["audio_s_per_s"], True)
     return {k: v for k, v in out.items() if isinstance(v[0], (int, float)) and not math.isnan(v[0])}

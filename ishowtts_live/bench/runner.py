@@ -315,6 +315,7 @@ async def run(opts: BenchOptions) -> dict[str, Any]:
         },
         "results": results,
         "ratios": report.ratios(results),
+        "default_ratios": report.default_ratios(results, params.nfe_step),
         "throughput": throughput,
         "notes": ([RANDOM_NOTE] if random_weights else []) + [
             "RTF = synthesis wall time / seconds of audio produced; first audio = time from submitting the "

@@ -109,3 +109,11 @@ def test_case_selection():
     assert {c.lang for c in cases.select("mix")} == {"mix"}
     with pytest.raises(ValueError, match="unknown case"):
         cases.select("nope")
+
+
+def test_default_ratio_compares_upstream_nfe32_with_our_default():
+    """Upstream as shipped (NFE 32) ÷ ours at NFE 7, per case."""
+    results = [_row("ours", "short-zh", 7, 0.1), _row("upstream", "short-zh", 32, 0.8),
+               _row("upstream", "short-zh", 7, 0.3)]
+    (q,) = report.default_ratios(results, 7)
+    assert (q["ours_nfe"], q["upstream_nfe"]) == (7, 32) and q["upstream_over_ours"] == pytest.approx(8.0)
