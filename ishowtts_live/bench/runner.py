@@ -210,7 +210,15 @@ async def run(opts: BenchOptions) -> dict[str, Any]:
     warm_s = await worker.start(warmup=True)
     load_s = time.perf_counter() - t0
     engine = worker.engine
-    voice = engine.voice(opts.voice)
+    try:
+        voice = engine.voice(opts.voice)
+        return await _measure(opts, worker, engine, voice, cfg, load_s, warm_s, frames0, random_weights, described)
+    finally:
+        await worker.stop()
+
+
+async def _measure(opts: BenchOptions, worker, engine, voice, cfg, load_s: float, warm_s: float, frames0: int,
+                   random_weights: bool, described: str) -> dict[str, Any]:
     params = engine.params(voice)
     warm_frames = _compile_frames() - frames0
     opts.say(f"ready: load + warm-up {load_s:.1f} s (warm-up {warm_s:.1f} s, {warm_frames} compiled frames)")
@@ -228,65 +236,62 @@ async def run(opts: BenchOptions) -> dict[str, Any]:
     frames_measured = 0
     captures_measured = 0
     captures = lambda: int(getattr(engine, "graph_captures", 0))  # noqa: E731
-    try:
-        for nfe in opts.nfes:
-            for case in opts.cases:
-                # warm-up runs: first use of this NFE / length may capture a graph
-                for i in range(opts.warmup_runs):
-                    await _ours_once(worker, case.text, voice.id, nfe, opts.seed + i)
-                    if upstream is not None:
-                        _upstream_once(upstream, voice, case, nfe, params, opts.seed + i)
-                ours: dict[str, list[float]] = {"synth": [], "ttfa": [], "audio": []}
-                theirs: dict[str, list[float]] = {"synth": [], "ttfa": [], "audio": []}
-                peak_ours = peak_theirs = None
-                for run_i in range(opts.runs):
-                    seed = opts.seed + 1000 + run_i
-                    f0, c0 = _compile_frames(), captures()
-                    with _Peak(engine.device) as peak:
-                        synth, ttfa, audio_s, pcm = await _ours_once(worker, case.text, voice.id, nfe, seed)
-                    frames_measured += _compile_frames() - f0
-                    captures_measured += captures() - c0
-                    peak_ours = max(peak_ours or 0.0, peak.mb) if peak.mb is not None else None
-                    for k, v in (("synth", synth), ("ttfa", ttfa), ("audio", audio_s)):
-                        ours[k].append(v)
-                    if run_i == 0 and opts.samples is not None:
-                        _write_sample(opts.samples, f"{case.name}-nfe{nfe}-ours.wav", pcm, worker.sample_rate)
-                    if upstream is not None:
-                        with _Peak(engine.device) as peak:
-                            res = _upstream_once(upstream, voice, case, nfe, params, seed)
-                        peak_theirs = max(peak_theirs or 0.0, peak.mb) if peak.mb is not None else None
-                        for k, v in (("synth", res.seconds), ("ttfa", res.seconds),
-                                     ("audio", len(res.wave) / res.sample_rate)):
-                            theirs[k].append(v)
-                        if run_i == 0 and opts.samples is not None:
-                            _write_sample(opts.samples, f"{case.name}-nfe{nfe}-upstream.wav", res.wave, res.sample_rate)
-                row = _row("ours", case, nfe, ours["synth"], ours["ttfa"], ours["audio"], peak_ours)
-                results.append(row)
-                line = (f"{case.name:<11} NFE {nfe:>2}  ours RTF {row['rtf']['mean']:.4f} "
-                        f"(first audio {row['ttfa_s']['mean'] * 1000:.0f} ms)")
+    for nfe in opts.nfes:
+        for case in opts.cases:
+            # warm-up runs: first use of this NFE / length may capture a graph
+            for i in range(opts.warmup_runs):
+                await _ours_once(worker, case.text, voice.id, nfe, opts.seed + i)
                 if upstream is not None:
-                    up = _row("upstream", case, nfe, theirs["synth"], theirs["ttfa"], theirs["audio"], peak_theirs)
-                    results.append(up)
-                    line += f"  upstream RTF {up['rtf']['mean']:.4f}  ×{up['rtf']['mean'] / row['rtf']['mean']:.2f}"
-                opts.say(line)
+                    _upstream_once(upstream, voice, case, nfe, params, opts.seed + i)
+            ours: dict[str, list[float]] = {"synth": [], "ttfa": [], "audio": []}
+            theirs: dict[str, list[float]] = {"synth": [], "ttfa": [], "audio": []}
+            peak_ours = peak_theirs = None
+            for run_i in range(opts.runs):
+                seed = opts.seed + 1000 + run_i
+                f0, c0 = _compile_frames(), captures()
+                with _Peak(engine.device) as peak:
+                    synth, ttfa, audio_s, pcm = await _ours_once(worker, case.text, voice.id, nfe, seed)
+                frames_measured += _compile_frames() - f0
+                captures_measured += captures() - c0
+                peak_ours = max(peak_ours or 0.0, peak.mb) if peak.mb is not None else None
+                for k, v in (("synth", synth), ("ttfa", ttfa), ("audio", audio_s)):
+                    ours[k].append(v)
+                if run_i == 0 and opts.samples is not None:
+                    _write_sample(opts.samples, f"{case.name}-nfe{nfe}-ours.wav", pcm, worker.sample_rate)
+                if upstream is not None:
+                    with _Peak(engine.device) as peak:
+                        res = _upstream_once(upstream, voice, case, nfe, params, seed)
+                    peak_theirs = max(peak_theirs or 0.0, peak.mb) if peak.mb is not None else None
+                    for k, v in (("synth", res.seconds), ("ttfa", res.seconds),
+                                 ("audio", len(res.wave) / res.sample_rate)):
+                        theirs[k].append(v)
+                    if run_i == 0 and opts.samples is not None:
+                        _write_sample(opts.samples, f"{case.name}-nfe{nfe}-upstream.wav", res.wave, res.sample_rate)
+            row = _row("ours", case, nfe, ours["synth"], ours["ttfa"], ours["audio"], peak_ours)
+            results.append(row)
+            line = (f"{case.name:<11} NFE {nfe:>2}  ours RTF {row['rtf']['mean']:.4f} "
+                    f"(first audio {row['ttfa_s']['mean'] * 1000:.0f} ms)")
+            if upstream is not None:
+                up = _row("upstream", case, nfe, theirs["synth"], theirs["ttfa"], theirs["audio"], peak_theirs)
+                results.append(up)
+                line += f"  upstream RTF {up['rtf']['mean']:.4f}  ×{up['rtf']['mean'] / row['rtf']['mean']:.2f}"
+            opts.say(line)
 
-        throughput = []
-        tp_nfe = params.nfe_step
-        for n in opts.concurrency:
-            texts = [opts.cases[i % len(opts.cases)].text for i in range(n)]
-            f0, c0 = _compile_frames(), captures()
-            t0 = time.perf_counter()
-            outs = await asyncio.gather(*(_ours_once(worker, t, voice.id, tp_nfe, opts.seed + 2000 + i)
-                                          for i, t in enumerate(texts)))
-            wall = time.perf_counter() - t0
-            frames_measured += _compile_frames() - f0
-            captures_measured += captures() - c0
-            audio = sum(o[2] for o in outs)
-            throughput.append({"concurrency": n, "nfe": tp_nfe, "audio_s": audio, "wall_s": wall,
-                               "audio_s_per_s": audio / wall if wall else float("nan")})
-            opts.say(f"concurrency {n:>2}: {audio:.1f} s of audio in {wall:.2f} s = {audio / wall:.2f} s/s")
-    finally:
-        await worker.stop()
+    throughput = []
+    tp_nfe = params.nfe_step
+    for n in opts.concurrency:
+        texts = [opts.cases[i % len(opts.cases)].text for i in range(n)]
+        f0, c0 = _compile_frames(), captures()
+        t0 = time.perf_counter()
+        outs = await asyncio.gather(*(_ours_once(worker, t, voice.id, tp_nfe, opts.seed + 2000 + i)
+                                      for i, t in enumerate(texts)))
+        wall = time.perf_counter() - t0
+        frames_measured += _compile_frames() - f0
+        captures_measured += captures() - c0
+        audio = sum(o[2] for o in outs)
+        throughput.append({"concurrency": n, "nfe": tp_nfe, "audio_s": audio, "wall_s": wall,
+                           "audio_s_per_s": audio / wall if wall else float("nan")})
+        opts.say(f"concurrency {n:>2}: {audio:.1f} s of audio in {wall:.2f} s = {audio / wall:.2f} s/s")
 
     describe = getattr(engine, "describe", lambda: {})()
     out = {
