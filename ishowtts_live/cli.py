@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ishowtts_live import __version__
+from ishowtts_live.bench.cli import add_parser as add_bench_parser
 from ishowtts_live.control.cli import add_parser as add_ctl_parser
 from ishowtts_live.errors import EXIT_FAILURE, EXIT_OK, ConfigError, IshowttsError, UsageError
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=cmd_doctor)
 
     add_ctl_parser(sub, parent)
+    add_bench_parser(sub, parent)
 
     config = sub.add_parser("config", help="check or show the configuration")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)

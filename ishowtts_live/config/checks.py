@@ -43,6 +43,10 @@ def check_engine(loaded: LoadedConfig) -> list[str]:
             )
     if engine.first_chunk_s > engine.chunk_s:
         problems.append("engine.first_chunk_s: must not exceed engine.chunk_s")
+    if not engine.buckets_s:
+        problems.append("engine.buckets_s: give at least one length (seconds of reference + speech)")
+    elif len(set(engine.buckets_s)) != len(engine.buckets_s):
+        problems.append("engine.buckets_s: lengths must differ from each other")
     return problems
 
 

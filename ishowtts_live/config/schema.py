@@ -61,6 +61,18 @@ class EngineConfig(Section):
     seed: int = -1  # -1 = a fresh seed for every message
     warmup: bool = True
     cpu_threads: Annotated[int, Meta(ge=0, le=256)] = 0  # on the CPU; 0 = all cores but one
+    # The fast path (docs/speed.md): bucketed lengths, batching, CUDA graphs.
+    fast_path: Literal["auto", "on", "off"] = "auto"  # auto = on with CUDA, off on the CPU
+    buckets_s: list[Annotated[float, Meta(gt=0.0, le=120.0)]] = field(
+        default_factory=lambda: list(DEFAULT_BUCKETS_S))
+    max_batch: Annotated[int, Meta(ge=1, le=64)] = 4
+    cuda_graphs: bool = True
+    cache_mb: Annotated[float, Meta(ge=0.0, le=16384.0)] = 32.0
+
+
+# Total sequence lengths (reference + generated speech), in seconds, that the
+# fast path pads to: few enough to compile and capture each at start.
+DEFAULT_BUCKETS_S = (6.0, 8.0, 10.0, 12.0, 15.0, 18.0, 22.0, 26.0, 30.0)
 
 
 # ----------------------------------------------------------------- sources

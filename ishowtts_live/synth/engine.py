@@ -10,7 +10,7 @@ import functools
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import structlog
@@ -19,6 +19,9 @@ import torch
 from ishowtts_live.config.loading import LoadedConfig
 from ishowtts_live.errors import EngineError, SynthesisError, VoiceError
 from ishowtts_live.synth import loading, sampler, voices
+from ishowtts_live.synth.audiocache import AudioCache, CacheKey
+from ishowtts_live.synth.buckets import bucket_frames
+from ishowtts_live.synth.fastpath import FastSampler, Request
 from ishowtts_live.synth.textchunks import nbytes, plan_chunks
 
 log = structlog.get_logger(__name__)
@@ -92,7 +95,10 @@ class F5Engine:
         self.sample_rate = spec.sample_rate
         self.hop = spec.hop_length
         self.voices: dict[str, PreparedVoice] = {}
-        self._flow_step = None  # set by compile()
+        self.fast: FastSampler | None = None  # set by setup_speed()
+        self.cache = AudioCache(int(self.cfg.cache_mb * 2**20))
+        self._vocoder_stream = None  # CUDA: vocoding overlaps the next chunk's sampling
+        self._compile_mode = "off"
 
     # ------------------------------------------------------------------ loading
 
@@ -110,12 +116,49 @@ class F5Engine:
                  threads=torch.get_num_threads() if device.type == "cpu" else None,
                  seconds=round(time.perf_counter() - t0, 2))
         engine = cls(loaded, model, vocoder, vocab_map, spec, device, dtype)
-        engine.compile(cfg.compile)
+        engine.setup_speed()
         return engine
+
+    def setup_speed(self) -> None:
+        """The fast path (engine.fast_path; on by default with CUDA) or the
+        eager sampler with its blocks compiled."""
+        cfg = self.cfg
+        mode = cfg.compile
+        if mode == "auto":
+            mode = "default" if self.device.type == "cuda" else "off"
+        self._compile_mode = mode
+        if cfg.fast_path == "on" or (cfg.fast_path == "auto" and self.device.type == "cuda"):
+            self.fast = FastSampler(
+                self.dit, self.device, self.dtype,
+                buckets=bucket_frames(cfg.buckets_s, self.sample_rate, self.hop),
+                max_batch=cfg.max_batch, compile_mode=mode, cuda_graphs=cfg.cuda_graphs,
+            )
+            if self.device.type == "cuda":
+                self._vocoder_stream = torch.cuda.Stream(self.device)
+            log.info("fast path on", compile=mode, cuda_graphs=self.fast.cuda_graphs, buckets=len(self.fast.buckets),
+                     max_batch=cfg.max_batch)
+        else:
+            self.compile(mode)
+
+    def describe(self) -> dict:
+        """How this engine runs (for bench and doctor)."""
+        return {
+            "compile": self._compile_mode,
+            "fast_path": "on" if self.fast else "off",
+            "cuda_graphs": bool(self.fast and self.fast.cuda_graphs),
+            "buckets": [round(b * self.hop / self.sample_rate, 2) for b in self.fast.buckets] if self.fast else [],
+            "max_batch": self.fast.max_batch if self.fast else 1,
+            "cache_mb": self.cfg.cache_mb,
+        }
+
+    @property
+    def graph_captures(self) -> int:
+        return self.fast.graph_captures if self.fast else 0
 
     def compile(self, mode: str) -> None:
         if mode == "auto":
             mode = "default" if self.device.type == "cuda" else "off"
+        self._compile_mode = mode
         if mode == "off":
             return
         for block in self.dit.transformer_blocks:
@@ -206,81 +249,275 @@ class F5Engine:
         tokens = list(voice.tokens) + list(pinyin_tokens(text, voice.text[-1]))
         return list_str_to_idx([tokens], self.vocab_map).to(self.device)
 
+    def request(self, voice: PreparedVoice, text: str, params: SynthParams, gen_frames: int | None = None) -> Request:
+        """What the sampler needs for one chunk: token ids, the total length
+        (upstream's: reference + estimate, at least one frame past the
+        longer of text and reference) and a concrete seed."""
+        ids = self.text_ids(voice, text)
+        if gen_frames is None:
+            gen_frames = self.frames_for(voice, text, params.speed)
+        total = max(max(ids.shape[1], voice.mel.shape[1]) + 1, voice.ref_frames + gen_frames)
+        seed = params.seed if params.seed >= 0 else int(torch.randint(0, 2**31 - 1, ()).item())
+        return Request(mel=voice.mel, ids=ids, ref_frames=voice.ref_frames, total=min(total, MAX_FRAMES), seed=seed)
+
     @torch.inference_mode()
     def generate_mel(self, voice: PreparedVoice, text: str, params: SynthParams, *,
                      gen_frames: int | None = None, cancel: threading.Event | None = None) -> torch.Tensor:
         """The mel of ``text`` in ``voice``: 1 × frames × mels, reference frames
-        removed (upstream's ``ref_audio_len`` cut), in the model dtype."""
-        ids = self.text_ids(voice, text)
-        if gen_frames is None:
-            gen_frames = self.frames_for(voice, text, params.speed)
-        ref_len = voice.mel.shape[1]
-        total = max(max(ids.shape[1], ref_len) + 1, voice.ref_frames + gen_frames)
-        total = min(total, MAX_FRAMES)
+        removed (upstream's ``ref_audio_len`` cut), in the model dtype. Always
+        the eager sampler (the reference the fast path is tested against)."""
+        req = self.request(voice, text, params, gen_frames)
+        ref_len, total = voice.mel.shape[1], req.total
         cond = torch.nn.functional.pad(voice.mel, (0, 0, 0, total - ref_len))
         cond_mask = (torch.arange(total, device=self.device) < ref_len)[None, :, None]
-        seed = params.seed if params.seed >= 0 else int(torch.randint(0, 2**31 - 1, ()).item())
-        generator = torch.Generator(device=self.device).manual_seed(seed)
+        generator = torch.Generator(device=self.device).manual_seed(req.seed)
         noise = torch.randn(total, cond.shape[-1], generator=generator, device=self.device, dtype=self.dtype)[None]
         mel = sampler.sample(
-            self.dit, cond, ids, noise,
+            self.dit, cond, req.ids, noise,
             steps=params.nfe_step, cfg_strength=params.cfg_strength,
             sway_sampling_coef=params.sway_sampling_coef, cond_mask=cond_mask, cancel=cancel,
         )
         return mel[:, voice.ref_frames:, :]
 
     @torch.inference_mode()
-    def vocode(self, voice: PreparedVoice, mel: torch.Tensor) -> np.ndarray:
-        """Mel (1 × frames × mels) → float32 waveform at the reference's loudness.
+    def generate_mels(self, items: list[tuple[PreparedVoice, str, SynthParams]],
+                      cancel=None) -> list[torch.Tensor]:
+        """Mels of several chunks that share NFE, cfg and sway: one batch on
+        the fast path, one after the other otherwise."""
+        if self.fast is None:
+            return [self.generate_mel(v, t, p, cancel=cancel) for v, t, p in items]
+        p = items[0][2]
+        reqs = [self.request(v, t, q) for v, t, q in items]
+        return self.fast.sample(reqs, steps=p.nfe_step, cfg_strength=p.cfg_strength,
+                                sway=p.sway_sampling_coef, cancel=cancel)
 
-        The Vocos backbone runs in the engine dtype; its ISTFT head in fp32,
-        since half-precision FFTs are not supported everywhere."""
-        features = self.vocoder.backbone(mel.permute(0, 2, 1).to(self.dtype))
+    @torch.inference_mode()
+    def vocode(self, voice: PreparedVoice, mel: torch.Tensor) -> np.ndarray:
+        """Mel (1 × frames × mels) → float32 waveform at the reference's loudness."""
+        return self._vocode_tensor(voice, mel).cpu().numpy()
+
+    def _vocode_tensor(self, voice: PreparedVoice, mel: torch.Tensor) -> torch.Tensor:
+        """The Vocos backbone runs in the engine dtype (the mel already is: no
+        cast); its ISTFT head in fp32, since half-precision FFTs are not
+        supported everywhere."""
+        features = self.vocoder.backbone(mel.permute(0, 2, 1))
         wave = self.vocoder.head(features.float())
         if voice.rms < TARGET_RMS:
-            wave = wave * voice.rms / TARGET_RMS
-        return wave.squeeze(0).float().cpu().numpy()
+            wave = wave * (voice.rms / TARGET_RMS)
+        return wave.squeeze(0)
 
-    def synthesize_chunk(self, voice: PreparedVoice, text: str, params: SynthParams,
-                         cancel: threading.Event | None = None) -> np.ndarray:
-        try:
-            mel = self.generate_mel(voice, text, params, cancel=cancel)
-            if not bool(torch.isfinite(mel).all()):
-                raise SynthesisError(
-                    f"the model produced NaN for {text[:30]!r} (dtype {str(self.dtype).removeprefix('torch.')}); "
-                    "try engine.dtype = 'bf16' or 'fp32'"
-                )
-            wave = self.vocode(voice, mel)
-        except torch.OutOfMemoryError:
-            self._release_memory()
-            raise SynthesisError(f"out of GPU memory on a {len(text)}-character chunk; skipped it") from None
+    def cache_key(self, voice: PreparedVoice, text: str, params: SynthParams) -> CacheKey:
+        v = voice.voice
+        return CacheKey(
+            voice=voice.id, reference=(str(v.audio_path), voice.text, voice.audio.shape[-1]), text=text,
+            nfe_step=params.nfe_step, cfg_strength=params.cfg_strength,
+            sway_sampling_coef=params.sway_sampling_coef, speed=params.speed, seed=params.seed,
+            model=(self.cfg.model, self.cfg.checkpoint, str(self.dtype)),
+        )
+
+    def _checked(self, text: str, wave: np.ndarray, fused: bool) -> np.ndarray:
         if not np.isfinite(wave).all():
-            raise SynthesisError(f"the vocoder produced NaN for {text[:30]!r}")
+            what = "synthesis" if fused else "the vocoder"
+            raise SynthesisError(
+                f"{what} produced NaN for {text[:30]!r} (dtype {str(self.dtype).removeprefix('torch.')}); "
+                "try engine.dtype = 'bf16' or 'fp32'"
+            )
         if float(np.max(np.abs(wave), initial=0.0)) < SILENT_PEAK:
             raise SynthesisError(f"the output for {text[:30]!r} is silent")
         return np.clip(wave, -1.0, 1.0)
 
+    def synthesize_chunk(self, voice: PreparedVoice, text: str, params: SynthParams,
+                         cancel: threading.Event | None = None) -> np.ndarray:
+        return self.start_chunks([(voice, text, params)], cancel)[0].result()
+
+    def start_chunks(self, items: list[tuple[PreparedVoice, str, SynthParams]], cancel=None) -> list[_Pending]:
+        """Begin synthesizing chunks that share NFE, cfg and sway: cached ones
+        are answered from memory, the rest sampled as one batch and handed to
+        the vocoder (on CUDA on its own stream, so the caller can start the
+        next chunk before this one's audio is fetched)."""
+        keys = [self.cache_key(v, t, p) for v, t, p in items]
+        pending: list[_Pending | None] = [None] * len(items)
+        for i, key in enumerate(keys):
+            hit = self.cache.get(key)
+            if hit is not None:
+                pending[i] = _Pending(self, items[i][1], key, wave=hit)
+        todo = [i for i, p in enumerate(pending) if p is None]
+        if todo:
+            try:
+                with torch.inference_mode():
+                    mels = self.generate_mels([items[i] for i in todo], cancel)
+                    if self.fast is None:
+                        for i, mel in zip(todo, mels):
+                            if not bool(torch.isfinite(mel).all()):
+                                raise SynthesisError(
+                                    f"the model produced NaN for {items[i][1][:30]!r} "
+                                    f"(dtype {str(self.dtype).removeprefix('torch.')}); "
+                                    "try engine.dtype = 'bf16' or 'fp32'"
+                                )
+                    for i, mel in zip(todo, mels):
+                        pending[i] = self._vocode_async(items[i][0], items[i][1], keys[i], mel)
+            except torch.OutOfMemoryError:
+                self._release_memory()
+                longest = max(len(items[i][1]) for i in todo)
+                raise SynthesisError(f"out of GPU memory on a {longest}-character chunk; skipped it") from None
+        return pending  # type: ignore[return-value]
+
+    def _vocode_async(self, voice: PreparedVoice, text: str, key: CacheKey, mel: torch.Tensor) -> _Pending:
+        side = self._vocoder_stream
+        if side is None:
+            return _Pending(self, text, key, wave=self._vocode_tensor(voice, mel).cpu().numpy())
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            wave = self._vocode_tensor(voice, mel)
+            host = torch.empty(wave.shape, dtype=wave.dtype, pin_memory=True)
+            host.copy_(wave, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(side)
+        mel.record_stream(side)  # the allocator must not reuse it while the vocoder reads it
+        return _Pending(self, text, key, host=host, done=done)
+
     def stream(self, voice_id: str | None, text: str, params: SynthParams | None = None,
                cancel: threading.Event | None = None) -> Iterator[tuple[str, np.ndarray]]:
-        """(chunk text, waveform) for each sentence chunk, in order."""
+        """(chunk text, waveform) for each sentence chunk, in order. On the
+        CUDA fast path chunk k+1 is queued on the GPU before chunk k's audio
+        is fetched, so vocoding and hand-off overlap the next sampling."""
         voice = self.voice(voice_id)
         params = params or self.params(voice)
-        for chunk in self.plan(voice, text, params):
+        chunks = self.plan(voice, text, params)
+        if self._vocoder_stream is None:
+            for chunk in chunks:
+                if cancel is not None and cancel.is_set():
+                    raise sampler.Cancelled
+                yield chunk, self.synthesize_chunk(voice, chunk, params, cancel)
+            return
+        ahead: tuple[str, _Pending] | None = None
+        for chunk in chunks:
             if cancel is not None and cancel.is_set():
                 raise sampler.Cancelled
-            yield chunk, self.synthesize_chunk(voice, chunk, params, cancel)
+            started = self.start_chunks([(voice, chunk, params)], cancel)[0]
+            if ahead is not None:
+                yield ahead[0], ahead[1].result()
+            ahead = (chunk, started)
+        if ahead is not None:
+            yield ahead[0], ahead[1].result()
 
-    def warmup(self, voice_id: str | None = None) -> float:
-        """One short synthesis (compiles, fills caches); returns seconds taken."""
+    def stream_batch(self, jobs: list[tuple[str | None, str, SynthParams, threading.Event | None]]
+                     ) -> Iterator[tuple[int, str, np.ndarray | BaseException]]:
+        """Several messages at once, in rounds: round k synthesizes the k-th
+        chunk of every message still going, batched by shared (NFE, cfg,
+        sway). Yields (job index, chunk, waveform or the error that ended
+        that job); a cancelled job simply stops."""
+        plans = []
+        failed: set[int] = set()
+        for i, (voice_id, text, params, _cancel) in enumerate(jobs):
+            try:
+                voice = self.voice(voice_id)
+                plans.append((voice, params, self.plan(voice, text, params)))
+            except Exception as exc:  # noqa: BLE001 - that message's error, not the batch's
+                plans.append((None, params, []))
+                failed.add(i)
+                yield i, text, exc
+        round_ = 0
+        while True:
+            live = [i for i, (_v, _p, chunks) in enumerate(plans)
+                    if round_ < len(chunks) and i not in failed and not _is_set(jobs[i][3])]
+            if not live:
+                return
+            groups: dict[tuple, list[int]] = {}
+            for i in live:
+                p = plans[i][1]
+                groups.setdefault((p.nfe_step, p.cfg_strength, p.sway_sampling_coef), []).append(i)
+            for members in groups.values():
+                for start in range(0, len(members), self.fast.max_batch if self.fast else 1):
+                    part = members[start: start + (self.fast.max_batch if self.fast else 1)]
+                    items = [(plans[i][0], plans[i][2][round_], plans[i][1]) for i in part]
+                    cancel = _AllSet([jobs[i][3] for i in part])
+                    try:
+                        pending = self.start_chunks(items, cancel)
+                    except sampler.Cancelled:
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - the error belongs to these messages
+                        for i in part:
+                            failed.add(i)
+                            yield i, items[0][1], exc
+                        continue
+                    for i, item, p in zip(part, items, pending):
+                        try:
+                            yield i, item[1], p.result()
+                        except Exception as exc:  # noqa: BLE001
+                            failed.add(i)
+                            yield i, item[1], exc
+            round_ += 1
+
+    def warmup(self, voice_id: str | None = None,
+               progress: Callable[[int, int, str], None] | None = None) -> float:
+        """Compile and capture every bucket (fast path) or synthesize one
+        short phrase (eager), so the first chat message is not the slow one;
+        returns seconds taken."""
         t0 = time.perf_counter()
         voice = self.voice(voice_id)
-        for _ in self.stream(voice.id, "你好，欢迎来到直播间。", self.params(voice, seed=0)):
-            pass
+        params = self.params(voice, seed=0)
+        if self.fast is not None:
+            def report(i: int, n: int, what: str) -> None:
+                log.info("warm-up", step=f"{i}/{n}", shape=what, seconds=round(time.perf_counter() - t0, 1))
+                if progress is not None:
+                    progress(i, n, what)
+
+            steps = [params.nfe_step]
+            backlog = self.loaded.config.backlog
+            if self.fast.cuda_graphs and backlog.enabled and backlog.nfe_floor < params.nfe_step:
+                steps.append(backlog.nfe_floor)  # graphs are per step count; a backlog lowers it
+            with torch.inference_mode():
+                ref = self.request(voice, "你好。", params)
+                for n in steps:
+                    self.fast.warmup(ref, steps=n, cfg_strength=params.cfg_strength,
+                                     sway=params.sway_sampling_coef, progress=report)
+        cached, self.cache.max_bytes = self.cache.max_bytes, 0  # the warm-up phrase is not chat
+        try:
+            for _ in self.stream(voice.id, "你好，欢迎来到直播间。", params):
+                pass
+        finally:
+            self.cache.max_bytes = cached
         return time.perf_counter() - t0
 
     def _release_memory(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+class _Pending:
+    """A chunk whose audio is ready (cache, CPU) or still being fetched from
+    the GPU; ``result()`` checks it, caches it and returns it."""
+
+    def __init__(self, engine: F5Engine, text: str, key: CacheKey, *, wave: np.ndarray | None = None,
+                 host: torch.Tensor | None = None, done=None):
+        self.engine, self.text, self.key = engine, text, key
+        self._wave, self._host, self._done = wave, host, done
+
+    def result(self) -> np.ndarray:
+        if self._wave is None:
+            self._done.synchronize()
+            self._wave = self._host.numpy()
+            self._host = None
+        elif not self._wave.flags.writeable:  # from the cache: already checked
+            return self._wave
+        wave = self.engine._checked(self.text, self._wave, fused=self.engine.fast is not None)
+        self.engine.cache.put(self.key, wave)
+        return wave
+
+
+class _AllSet:
+    """A cancel flag for a batch: set only when every message in it was cancelled."""
+
+    def __init__(self, flags: list):
+        self.flags = flags
+
+    def is_set(self) -> bool:
+        return all(_is_set(f) for f in self.flags)
+
+
+def _is_set(flag) -> bool:
+    return flag is not None and flag.is_set()
 
 
 def load_engine(loaded: LoadedConfig) -> F5Engine:

@@ -10,6 +10,7 @@ message at the next flow step.
 from __future__ import annotations
 
 import asyncio
+import collections
 import queue
 import threading
 import time
@@ -47,6 +48,18 @@ class StreamStats:
         return self.synth_seconds / self.audio_seconds if self.audio_seconds else None
 
 
+@dataclass(frozen=True)
+class _StreamSpec:
+    """What a speech job asks for, so waiting jobs can be batched."""
+
+    text: str
+    voice: str | None
+    nfe_step: int | None
+    speed: float | None
+    seed: int | None
+    utterance_id: str
+
+
 @dataclass
 class _Job:
     run: Callable[[Any, "_Job"], Any]  # called on the engine thread with the engine
@@ -54,6 +67,7 @@ class _Job:
     out: asyncio.Queue
     cancel: threading.Event = field(default_factory=threading.Event)
     stats: StreamStats = field(default_factory=StreamStats)
+    spec: _StreamSpec | None = None  # set for speech; None for calls
 
     def emit(self, kind: str, payload: Any = None) -> None:
         try:
@@ -138,36 +152,97 @@ class SynthWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def _serve(self) -> None:
+        waiting: collections.deque = collections.deque()
         while True:
-            job = self._jobs.get()
+            job = waiting.popleft() if waiting else self._jobs.get()
             if job is _STOP:
                 return
             if job.cancel.is_set():
                 job.emit("end")
                 continue
-            job.stats.started = time.perf_counter()
-            outcome: tuple[str, Any] = ("end", None)
-            try:
-                job.run(self.engine, job)
-            except BaseException as exc:  # noqa: BLE001 - reported to the message's consumer
-                from ishowtts_live.synth.sampler import Cancelled
+            limit = self._batch_limit()
+            if job.spec is not None and limit > 1:
+                batch = [job]
+                while len(batch) < limit:  # messages already waiting join this one
+                    try:
+                        more = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is not _STOP and more.spec is not None and not more.cancel.is_set():
+                        batch.append(more)
+                    else:
+                        waiting.append(more)
+                        if more is _STOP:
+                            break
+                if len(batch) > 1:
+                    self._serve_batch(batch)
+                    continue
+            self._serve_one(job)
 
-                if not isinstance(exc, Cancelled):
-                    if not isinstance(exc, IshowttsError):
-                        # the consumer logs the one error line; the traceback
-                        # is for a developer (log.level = "debug")
-                        log.debug("synthesis error traceback", exc_info=True)
-                        exc = SynthesisError(f"synthesis failed: {type(exc).__name__}: {exc}")
-                    outcome = ("error", exc)
+    def _batch_limit(self) -> int:
+        fast = getattr(self.engine, "fast", None)
+        return fast.max_batch if fast is not None else 1
+
+    def _serve_one(self, job: _Job) -> None:
+        job.stats.started = time.perf_counter()
+        outcome: tuple[str, Any] = ("end", None)
+        try:
+            job.run(self.engine, job)
+        except BaseException as exc:  # noqa: BLE001 - reported to the message's consumer
+            outcome = _failure(exc)
+        job.stats.finished = time.perf_counter()
+        job.emit(*outcome)
+
+    def _serve_batch(self, jobs: list[_Job]) -> None:
+        """Messages that waited together, synthesized together (one batch per
+        round of chunks); each still streams to its own consumer."""
+        engine, cfg = self.engine, self.loaded.config.engine
+        now = time.perf_counter()
+        outcome: dict[int, tuple[str, Any]] = {}
+        entries, owners, emitters, stops = [], [], {}, {}
+        for i, job in enumerate(jobs):
+            job.stats.started = now
+            spec = job.spec
+            try:
+                prepared = engine.voice(spec.voice)
+                params = engine.params(prepared, nfe_step=spec.nfe_step, speed=spec.speed, seed=spec.seed)
+            except BaseException as exc:  # noqa: BLE001 - that message's error
+                outcome[i] = _failure(exc)
+                continue
+            job.stats.nfe_step = params.nfe_step
+            stops[i] = _Stop(job.cancel)
+            emitters[i] = _Emitter(engine, job, cfg, spec.utterance_id)
+            entries.append((prepared.id, spec.text, params, stops[i]))
+            owners.append(i)
+        last = dict.fromkeys(emitters, now)
+        try:
+            for k, chunk, wave in engine.stream_batch(entries):
+                i = owners[k]
+                if i in outcome:
+                    continue
+                if isinstance(wave, BaseException):
+                    outcome[i] = _failure(wave)
+                    stops[i].full = True
+                    continue
+                if emitters[i].chunk(chunk, wave, time.perf_counter() - last[i]):
+                    stops[i].full = True  # cut at max_audio_s: no more chunks for it
+                last[i] = time.perf_counter()
+        except BaseException as exc:  # noqa: BLE001 - the whole batch failed
+            for i in range(len(jobs)):
+                outcome.setdefault(i, _failure(exc))
+        for i, job in enumerate(jobs):
+            result = outcome.get(i, ("end", None))
+            if result[0] == "end" and i in emitters:
+                emitters[i].finish()
             job.stats.finished = time.perf_counter()
-            job.emit(*outcome)
+            job.emit(*result)
 
     # ------------------------------------------------------------------ jobs
 
-    def _submit(self, run: Callable[[Any, _Job], Any]) -> _Job:
+    def _submit(self, run: Callable[[Any, _Job], Any], spec: _StreamSpec | None = None) -> _Job:
         if not self.alive:
             raise SynthesisError("the synthesis engine is not running")
-        job = _Job(run=run, loop=asyncio.get_running_loop(), out=asyncio.Queue())
+        job = _Job(run=run, loop=asyncio.get_running_loop(), out=asyncio.Queue(), spec=spec)
         self._jobs.put(job)
         return job
 
@@ -177,41 +252,20 @@ class SynthWorker:
         cfg = self.loaded.config.engine
 
         def run(engine, job: _Job) -> None:
-            from ishowtts_live.synth.blocks import BlockAssembler
-
             prepared = engine.voice(voice)
             params = engine.params(prepared, nfe_step=nfe_step, speed=speed, seed=seed)
             job.stats.nfe_step = params.nfe_step
-            blocks = BlockAssembler(engine.sample_rate, cfg.block_ms, cfg.crossfade_ms, cfg.max_audio_s)
-            index = 0
-
-            def send(pcm: np.ndarray, last: bool = False) -> None:
-                nonlocal index
-                if job.stats.first_block is None:
-                    job.stats.first_block = time.perf_counter()
-                job.stats.audio_seconds += len(pcm) / engine.sample_rate
-                job.emit("block", AudioChunk(pcm=pcm, sample_rate=engine.sample_rate,
-                                             utterance_id=utterance_id, index=index, is_last=last))
-                index += 1
-
+            emitter = _Emitter(engine, job, cfg, utterance_id)
             t0 = time.perf_counter()
             for chunk, wave in engine.stream(prepared.id, text, params, job.cancel):
-                job.stats.synth_seconds += time.perf_counter() - t0
-                job.stats.chunks.append(chunk)
-                for pcm in blocks.add(wave):
-                    send(pcm)
-                if blocks.full:
+                if emitter.chunk(chunk, wave, time.perf_counter() - t0):
                     break
                 t0 = time.perf_counter()
-            tail = list(blocks.finish())
-            for i, pcm in enumerate(tail):
-                send(pcm, last=i == len(tail) - 1)
-            if not tail and index:
-                # Everything went out as full blocks: mark the end with an empty block.
-                send(np.zeros(0, np.float32), last=True)
-            job.stats.truncated = blocks.truncated
+            emitter.finish()
 
-        return AudioStream(self._submit(run))
+        spec = _StreamSpec(text=text, voice=voice, nfe_step=nfe_step, speed=speed, seed=seed,
+                           utterance_id=utterance_id)
+        return AudioStream(self._submit(run, spec))
 
     async def synthesize(self, text: str, voice: str | None = None, **kw: Any) -> tuple[np.ndarray, StreamStats]:
         """The whole waveform of ``text`` (for files and ``/api/tts``)."""
@@ -232,3 +286,66 @@ class SynthWorker:
     @property
     def sample_rate(self) -> int:
         return self.engine.sample_rate if self.engine is not None else 24000
+
+
+class _Emitter:
+    """One message's chunk waveforms → ≤ block_ms blocks to its consumer."""
+
+    def __init__(self, engine, job: _Job, cfg, utterance_id: str):
+        from ishowtts_live.synth.blocks import BlockAssembler
+
+        self.job, self.rate, self.utterance_id = job, engine.sample_rate, utterance_id
+        self.blocks = BlockAssembler(engine.sample_rate, cfg.block_ms, cfg.crossfade_ms, cfg.max_audio_s)
+        self.index = 0
+
+    def _send(self, pcm: np.ndarray, last: bool = False) -> None:
+        stats = self.job.stats
+        if stats.first_block is None:
+            stats.first_block = time.perf_counter()
+        stats.audio_seconds += len(pcm) / self.rate
+        self.job.emit("block", AudioChunk(pcm=pcm, sample_rate=self.rate, utterance_id=self.utterance_id,
+                                          index=self.index, is_last=last))
+        self.index += 1
+
+    def chunk(self, text: str, wave: np.ndarray, synth_seconds: float) -> bool:
+        """Send a chunk's complete blocks; True when the message is full
+        (engine.max_audio_s) and needs no more chunks."""
+        self.job.stats.synth_seconds += synth_seconds
+        self.job.stats.chunks.append(text)
+        for pcm in self.blocks.add(wave):
+            self._send(pcm)
+        return self.blocks.full
+
+    def finish(self) -> None:
+        tail = list(self.blocks.finish())
+        for i, pcm in enumerate(tail):
+            self._send(pcm, last=i == len(tail) - 1)
+        if not tail and self.index:
+            # Everything went out as full blocks: mark the end with an empty block.
+            self._send(np.zeros(0, np.float32), last=True)
+        self.job.stats.truncated = self.blocks.truncated
+
+
+class _Stop:
+    """A batched message stops when its consumer cancels or it is full."""
+
+    def __init__(self, cancel: threading.Event):
+        self.cancel = cancel
+        self.full = False
+
+    def is_set(self) -> bool:
+        return self.full or self.cancel.is_set()
+
+
+def _failure(exc: BaseException) -> tuple[str, Any]:
+    """("end", None) for a cancelled message, else ("error", one-line error)."""
+    from ishowtts_live.synth.sampler import Cancelled
+
+    if isinstance(exc, Cancelled):
+        return ("end", None)
+    if not isinstance(exc, IshowttsError):
+        # the consumer logs the one error line; the traceback is for a
+        # developer (log.level = "debug")
+        log.debug("synthesis error traceback", exc_info=exc)
+        exc = SynthesisError(f"synthesis failed: {type(exc).__name__}: {exc}")
+    return ("error", exc)
