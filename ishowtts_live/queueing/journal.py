@@ -10,7 +10,8 @@ What a crash (``kill -9``, power loss) may and may not do, by design:
   a source re-delivers it.
 * One that was playing when the process died was not heard fully, so it is
   spoken again (at least once), after the messages that were not cut off. If
-  its third playback is cut off by a crash too, it is marked ``abandoned`` and
+  its playback is cut off ``give_up_after`` times (queue.give_up_after_crashes,
+  default 3), it is marked ``abandoned`` and
   logged instead of being retried for ever: a message that crashes the daemon
   must not crash it in a loop.
   The only repeat of a finished message is a crash in the instant between its
@@ -421,7 +422,8 @@ class Journal:
                 self._dirty[rec.id] = rec
                 self.abandoned.append(rec.id)
                 self.counters["abandoned"] += 1
-                log.warning("paid message was cut off by a crash three times; not read again", msg_id=rec.id,
+                log.warning("paid message was cut off by crashes too often; not read again", msg_id=rec.id,
+                            crashes=rec.starts,
                             text=msgspec.json.decode(rec.body, type=Utterance).text)
         if self._conn is not None:
             try:

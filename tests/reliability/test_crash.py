@@ -112,7 +112,7 @@ def test_kill_9_loses_and_repeats_nothing(tiny_config, tmp_path):
                "spoken_after_mute": len(muted_speech),
                "restored": sum(1 for e in events if e.get("event") == "paid message restored from the journal"),
                "abandoned_after_3_crashes": sum(1 for e in events if str(e.get("event", "")).startswith(
-                   "paid message was cut off by a crash"))}
+                   "paid message was cut off by crashes"))}
     print("CRASH", json.dumps(figures))
     out = os.environ.get("ISHOWTTS_FIGURES")
     if out:
