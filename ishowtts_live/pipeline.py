@@ -302,8 +302,8 @@ class Ingest:
                 self.bus.publish("dropped", reason=reason, user_name=item.user_name, text=item.text,
                                  msg_id=item.msg_id, platform=item.platform, kind=item.kind)
                 return
-            utt = Utterance(id=utterance_id_for(decision.event), text=decision.speak, voice=self.router.voice_for(decision.event),
-                            event=decision.event)
+            utt = Utterance(id=utterance_id_for(decision.event), text=decision.speak,
+                            voice=self.router.voice_for(decision.event), event=decision.event)
             verdict = self.queue.put(utt)
             if not verdict.kept:
                 self.metrics.drops.labels(verdict.reason).inc()

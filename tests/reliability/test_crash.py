@@ -62,7 +62,8 @@ def test_kill_9_loses_and_repeats_nothing(tiny_config, tmp_path):
     paid = write_log(chat, rng)
     state = tmp_path / "state"
     overrides = [f"sources.replay.path={chat}", "sources.replay.speed=1",
-                 "audio.output=wav", f"audio.wav_path={tmp_path / 'out.wav'}", "daemon.shutdown_grace_s=0", "filters.user_rate_per_min=0",
+                 "audio.output=wav", f"audio.wav_path={tmp_path / 'out.wav'}", "daemon.shutdown_grace_s=0",
+                 "filters.user_rate_per_min=0",
                  "filters.duplicate_window_s=0", "queue.max_per_user=0", "log.format=json",
                  "engine.warmup=true",  # as in production: ready means warmed up, so kills land during speech
                  # The crash-loop guard (tests/queueing/test_crash.py) is a deliberate loss; here
