@@ -12,6 +12,22 @@ def chat(msg_id: str) -> ChatEvent:
     return ChatEvent(platform="t", msg_id=msg_id, text=msg_id)
 
 
+def scripted(sessions: list[list[str]]):
+    """A connect_once whose n-th connection delivers sessions[n] (the last one
+    from then on) and then drops."""
+    calls = 0
+
+    async def connect_once():
+        nonlocal calls
+        batch = sessions[min(calls, len(sessions) - 1)]
+        calls += 1
+        for msg in batch:
+            yield chat(msg)
+        raise ConnectionError("server went away")
+
+    return connect_once
+
+
 def test_backoff_grows_exponentially_with_jitter_and_a_cap():
     """Delays double up to the cap; jitter only ever shortens them; reset starts over."""
     b = Backoff(initial=1, factor=2, cap=10, jitter=0.5, rng=random.Random(1))
@@ -34,16 +50,7 @@ def test_recent_ids_are_bounded():
 async def test_reconnects_with_backoff_and_dedupes_replayed_messages():
     """Each failed connection waits the next backoff delay; messages a server
     repeats after a reconnect are delivered once; a good connection resets the backoff."""
-    sessions = [["1", "2"], [], [], ["2", "3"], []]
-    calls = 0
-
-    async def connect_once():
-        nonlocal calls
-        batch = sessions[min(calls, len(sessions) - 1)]
-        calls += 1
-        for msg in batch:
-            yield chat(msg)
-        raise ConnectionError("server went away")
+    connect_once = scripted([["1", "2"], [], [], ["2", "3"], []])
 
     slept: list[float] = []
 
@@ -84,16 +91,7 @@ async def test_one_warning_per_outage_and_one_line_when_chat_is_back():
     """Retries of one outage are counted, not each logged as a warning; chat flowing again is one info line."""
     from structlog.testing import capture_logs
 
-    sessions = [["1"], [], [], [], ["2"], ["3"]]  # outage 1: four failed tries; outage 2: one
-    calls = 0
-
-    async def connect_once():
-        nonlocal calls
-        batch = sessions[min(calls, len(sessions) - 1)]
-        calls += 1
-        for msg in batch:
-            yield chat(msg)
-        raise ConnectionError("server went away")
+    connect_once = scripted([["1"], [], [], [], ["2"], ["3"]])  # outage 1: four failed tries; outage 2: one
 
     async def no_sleep(_d):
         await asyncio.sleep(0)

@@ -9,7 +9,7 @@ counts that as a parse error for that one packet.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import msgspec
@@ -174,11 +174,16 @@ def super_chat(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:
     ]
 
 
-def super_chat_delete(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:
-    ids = msg["data"]["ids"]
+def superchat_deletions(data: dict[str, Any], key: str, ctx: RoomContext) -> list[SourceItem]:
+    """One ``delete_superchat`` per id in ``data[key]`` (both protocols send a list)."""
+    ids = data[key]
     if not isinstance(ids, list):
-        raise TypeError("data.ids is not a list")
+        raise TypeError(f"data.{key} is not a list")
     return [ctx.moderation(action="delete_superchat", target_msg_id=f"sc:{as_int(i)}") for i in ids]
+
+
+def super_chat_delete(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:
+    return superchat_deletions(msg["data"], "ids", ctx)
 
 
 def send_gift(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:

@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from ishowtts_live.events import SourceItem, UserFlags
-from ishowtts_live.sources.bilibili.commands import GUARD_NAMES, Handler, RoomContext, as_int, as_str
+from ishowtts_live.sources.bilibili.commands import (
+    GUARD_NAMES,
+    Handler,
+    RoomContext,
+    as_int,
+    as_str,
+    superchat_deletions,
+)
 from ishowtts_live.sources.bilibili.gifts import gift_text
 
 PREFIX = "LIVE_OPEN_PLATFORM_"
@@ -73,10 +80,7 @@ def super_chat(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:
 
 
 def super_chat_delete(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:
-    ids = msg["data"]["message_ids"]
-    if not isinstance(ids, list):
-        raise TypeError("data.message_ids is not a list")
-    return [ctx.moderation(action="delete_superchat", target_msg_id=f"sc:{as_int(i)}") for i in ids]
+    return superchat_deletions(msg["data"], "message_ids", ctx)
 
 
 def send_gift(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:

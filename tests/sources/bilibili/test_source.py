@@ -3,16 +3,13 @@ every command, over real sockets."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import structlog
 
-from ishowtts_live.events import ChatEvent, ModerationEvent
+from ishowtts_live.events import ModerationEvent
 from ishowtts_live.sources.bilibili import build
 from ishowtts_live.sources.bilibili.mapping import GUEST_WARNING
 from ishowtts_live.sources.bilibili.source import HEARTBEAT_BODY
-from tests.conftest import wait
 from tests.sources.bilibili import samples, wire
 from tests.sources.bilibili.conftest import Reader, make_source, web_cfg
 from tests.sources.bilibili.fake import LOGGED_IN_MID, SESSDATA
