@@ -157,7 +157,7 @@ class Daemon:
             compact=backlog_cfg.compact, on_change=self._on_backlog,
         )
         self.playback = Playback(self.queue, self.worker, self.sink, self.bus, self.metrics, self.settings,
-                                 self.backlog, cfg.engine.nfe_step, self.gate)
+                                 self.backlog, cfg.engine.nfe_step, self.gate, prefetch=self._prefetch())
         self.ingest = Ingest(self.chain, self.queue, self.playback, self.moderation,
                              VoiceRouter(cfg.voices.by_kind, cfg.voices.by_user, self.settings),
                              self.clock, self.bus, self.metrics, self.backlog)
@@ -177,6 +177,14 @@ class Daemon:
             self.control = ControlServer(self, cfg.control, cfg.state.dir)
             await self.control.start()
             stack.push_async_callback(self.control.stop)
+
+    def _prefetch(self) -> int:
+        """engine.prefetch; auto = a batch's worth on the fast path, else one."""
+        n = self.config.engine.prefetch
+        if n >= 0:
+            return n
+        fast = getattr(self.worker.engine, "fast", None)
+        return fast.max_batch if fast is not None else 1
 
     def _spawn(self, coro, name: str) -> asyncio.Task:
         task = asyncio.create_task(coro, name=f"ishowtts:{name}")
@@ -298,6 +306,7 @@ class Daemon:
 
     def resume(self) -> None:
         self.queue.resume()
+        self.playback.poke()
         self.bus.publish("resumed")
 
     def clear(self) -> int:

@@ -6,6 +6,13 @@ playback: queue ─Utterance─▶ engine thread ─blocks─▶ sink       (Pla
 Moderation reaches both: a platform moderator's deletion or ban purges the
 queue and cuts the message off if it is being spoken; a mute or blocked word
 added at run time is checked again right before a queued message is spoken.
+
+Synthesis ahead: once the engine has finished the message being spoken, the
+next few waiting ones (``engine.prefetch``) are synthesized while it plays,
+as one batch on the fast path. They stay in the queue until their turn, so
+its order, pause, purges and journal are untouched; one that leaves the queue
+(purged, stale, evicted) has its synthesis cancelled, and each is still
+re-checked against mutes and blocked words right before it is spoken.
 """
 
 from __future__ import annotations
@@ -136,6 +143,14 @@ def describe(utt: Utterance) -> dict[str, Any]:
 
 
 @dataclass
+class _Ahead:
+    """A waiting utterance synthesized ahead of its turn."""
+
+    stream: Any  # synth.worker.AudioStream
+    key: tuple  # what it was synthesized as; another key at its turn = synthesize again
+
+
+@dataclass
 class Playback:
     """queue → synthesis → sink, one utterance at a time, cut-able at any block."""
 
@@ -148,27 +163,109 @@ class Playback:
     backlog: Backlog
     default_nfe: int
     gate: Callable[[Utterance], Verdict]  # re-check mutes / blocked words right before speaking
+    prefetch: int = 0  # waiting utterances synthesized ahead while one plays
     current: Utterance | None = None
     spoken: int = 0
     outcomes: collections.Counter = field(default_factory=collections.Counter)  # spoken / skipped / failed
+    ahead_used: int = 0  # utterances spoken from audio synthesized ahead
+    ahead_wasted: int = 0  # synthesized ahead, then not spoken from it
+    _ahead: dict[str, _Ahead] = field(default_factory=dict)
+    _refill_due: bool = False
     _cut: asyncio.Event = field(default_factory=asyncio.Event)
     _cut_reason: str = ""
     _stream: Any = None
     _accepting: bool = True
 
+    def __post_init__(self) -> None:
+        if self.prefetch > 0:
+            self.queue.listeners.append(self._on_queue)
+
     async def run(self) -> None:
-        while self._accepting:
-            utt = await self.queue.get()
-            if not self._accepting:
-                # shutting down: it stays journaled (if paid) for the next start
+        try:
+            while self._accepting:
+                utt = await self.queue.get()
+                if not self._accepting:
+                    # shutting down: it stays journaled (if paid) for the next start
+                    break
+                await self.speak(utt)
+                self.poke()
+        finally:
+            for utt_id in list(self._ahead):
+                self._forget(utt_id)
+
+    # ------------------------------------------------------------------ ahead
+
+    def _key(self, utt: Utterance) -> tuple:
+        return (utt.text, utt.voice, utt.nfe_step or self.settings.nfe_step)
+
+    def poke(self) -> None:
+        """Synthesize ahead soon (coalesced: one refill per loop turn)."""
+        if self.prefetch > 0 and not self._refill_due:
+            self._refill_due = True
+            asyncio.get_running_loop().call_soon(self._refill)
+
+    def _on_queue(self, action: str, utt: Utterance, _reason: str) -> None:
+        if action == "queued":
+            self.poke()
+        else:  # dropped, evicted, purged, stale: it will never be taken
+            self._forget(utt.id)
+
+    def _forget(self, utt_id: str) -> None:
+        entry = self._ahead.pop(utt_id, None)
+        if entry is not None:
+            entry.stream.cancel()
+            self.ahead_wasted += 1
+
+    def _refill(self) -> None:
+        """Start synthesizing the next waiting utterances, once the engine is
+        free of the one being spoken (so a paid message arriving now is not
+        stuck behind chat synthesized on speculation)."""
+        self._refill_due = False
+        if not self._accepting or self.prefetch <= 0:
+            return
+        if self._stream is not None and not self._stream.done:
+            return  # poked again when its synthesis ends
+        upcoming = self.queue.peek(self.prefetch)
+        wanted = {u.id for u in upcoming}
+        for utt_id in [i for i in self._ahead if i not in wanted]:
+            if len(self._ahead) <= self.prefetch:
                 break
-            await self.speak(utt)
+            self._forget(utt_id)  # pushed back by higher-priority arrivals
+        todo = [u for u in upcoming if u.id not in self._ahead and self.gate(u).kept][
+            : max(0, self.prefetch - len(self._ahead))]
+        if not todo:
+            return
+        try:
+            streams = self.worker.stream_ahead([self._request(u) for u in todo])
+        except IshowttsError:
+            return  # the engine is down: speak() reports it at the message's turn
+        for utt, stream in zip(todo, streams):
+            self._ahead[utt.id] = _Ahead(stream, self._key(utt))
+        log.debug("synthesizing ahead", count=len(todo), waiting=len(self.queue))
+
+    def _request(self, utt: Utterance) -> dict[str, Any]:
+        args = self.backlog.synth_args(utt.nfe_step or self.settings.nfe_step, self.default_nfe)
+        return {"text": utt.text, "voice": utt.voice or None, "utterance_id": utt.id,
+                **{k: v for k, v in args.items() if v is not None}}
+
+    def _stream_for(self, utt: Utterance) -> tuple[Any, bool]:
+        """(the utterance's stream, whether it was synthesized ahead)."""
+        entry = self._ahead.pop(utt.id, None)
+        if entry is not None and entry.key == self._key(utt) and not entry.stream.cancelled:
+            self.ahead_used += 1
+            return entry.stream, True
+        if entry is not None:  # asked for differently since (ctl nfe): not what is wanted now
+            entry.stream.cancel()
+            self.ahead_wasted += 1
+        request = self._request(utt)
+        return self.worker.stream(request.pop("text"), request.pop("voice"), **request), False
 
     async def speak(self, utt: Utterance) -> None:
         event = utt.event
         with bound_contextvars(msg_id=event.msg_id if event else utt.id, utterance=utt.id):
             verdict = self.gate(utt)
             if not verdict.kept:
+                self._forget(utt.id)
                 log.info("dropped before speaking", reason=verdict.reason)
                 self.metrics.drops.labels(verdict.reason).inc()
                 self.bus.publish("dropped", reason=verdict.reason, **describe(utt))
@@ -177,12 +274,13 @@ class Playback:
             self.current, self._cut, self._cut_reason = utt, asyncio.Event(), ""
             self.queue.started(utt)
             args = self.backlog.synth_args(utt.nfe_step or self.settings.nfe_step, self.default_nfe)
-            stream = self.worker.stream(utt.text, utt.voice or None, utterance_id=utt.id,
-                                        **{k: v for k, v in args.items() if v is not None})
+            stream, early = self._stream_for(utt)
             self._stream = stream
+            if self.prefetch > 0:
+                stream.when_done(self.poke)
             self._stage(event, "synth_start")
             self.bus.publish("speaking", **describe(utt))
-            log.info("speaking", text=utt.text, voice=utt.voice or "default", **args)
+            log.info("speaking", text=utt.text, voice=utt.voice or "default", ahead=early, **args)
             outcome = "spoken"
             try:
                 first = True
@@ -244,6 +342,8 @@ class Playback:
     async def stop(self, grace: float) -> None:
         """Take no new utterance; let the current one finish within ``grace`` s."""
         self._accepting = False
+        for utt_id in list(self._ahead):
+            self._forget(utt_id)
         deadline = time.monotonic() + grace
         while self.current is not None and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

@@ -68,6 +68,8 @@ class EngineConfig(Section):
     max_batch: Annotated[int, Meta(ge=1, le=64)] = 4
     cuda_graphs: bool = True
     cache_mb: Annotated[float, Meta(ge=0.0, le=16384.0)] = 32.0
+    # Waiting messages synthesized while one plays; -1 = max_batch on the fast path, else 1.
+    prefetch: Annotated[int, Meta(ge=-1, le=64)] = -1
 
 
 # Total sequence lengths (reference + generated speech), in seconds, that the

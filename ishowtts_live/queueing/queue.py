@@ -206,6 +206,15 @@ class SpeechQueue:
             return entry.utt
         return None
 
+    def peek(self, n: int) -> list[Utterance]:
+        """The next ``n`` utterances :meth:`get_nowait` would give, in order,
+        left in place (none while paused)."""
+        if self._paused or n <= 0:
+            return []
+        now = self.clock()
+        live = (e for e in self._live.values() if e.expires_at > now)
+        return [e.utt for e in heapq.nsmallest(n, live, key=lambda e: (e.cls, e.round, e.seq))]
+
     async def get(self) -> Utterance:
         """Wait for the next utterance (while paused or empty); stale items
         met on the way are dropped."""

@@ -451,26 +451,36 @@ class F5Engine:
 
     def warmup(self, voice_id: str | None = None,
                progress: Callable[[int, int, str], None] | None = None) -> float:
-        """Compile and capture every bucket (fast path) or synthesize one
-        short phrase (eager), so the first chat message is not the slow one;
-        returns seconds taken."""
+        """Prepare every voice, then compile and capture every shape a
+        message can take (fast path) and speak one short phrase, so the first
+        chat message in any voice is not the slow one; returns seconds taken.
+
+        Shapes: every bucket longer than the shortest reference, for each
+        distinct (NFE, cfg) the voices ask for and the backlog's NFE floor.
+        A voice that cannot be prepared is reported and left out: the
+        messages routed to it fail one by one, with that error."""
         t0 = time.perf_counter()
         voice = self.voice(voice_id)
         params = self.params(voice, seed=0)
+        ready = [voice]
+        for other in voices.discover(self.loaded.config.voices.dir):
+            if other == voice.id:
+                continue
+            try:
+                ready.append(self.voice(other))
+            except VoiceError as exc:
+                log.warning("voice not ready; messages in it will fail", voice=other, error=str(exc))
         if self.fast is not None:
             def report(i: int, n: int, what: str) -> None:
                 log.info("warm-up", step=f"{i}/{n}", shape=what, seconds=round(time.perf_counter() - t0, 1))
                 if progress is not None:
                     progress(i, n, what)
 
-            steps = [params.nfe_step]
-            backlog = self.loaded.config.backlog
-            if self.fast.cuda_graphs and backlog.enabled and backlog.nfe_floor < params.nfe_step:
-                steps.append(backlog.nfe_floor)  # graphs are per step count; a backlog lowers it
+            shortest = min(ready, key=lambda v: v.mel.shape[1])
             with torch.inference_mode():
-                ref = self.request(voice, "你好。", params)
-                for n in steps:
-                    self.fast.warmup(ref, steps=n, cfg_strength=params.cfg_strength,
+                ref = self.request(shortest, "你好。", params)
+                for steps, cfg_strength in self.warm_schedules(ready):
+                    self.fast.warmup(ref, steps=steps, cfg_strength=cfg_strength,
                                      sway=params.sway_sampling_coef, progress=report)
         cached, self.cache.max_bytes = self.cache.max_bytes, 0  # the warm-up phrase is not chat
         try:
@@ -479,6 +489,24 @@ class F5Engine:
         finally:
             self.cache.max_bytes = cached
         return time.perf_counter() - t0
+
+    def warm_schedules(self, ready: list[PreparedVoice]) -> list[tuple[int, float]]:
+        """The (NFE, cfg) pairs to warm up for these voices. CUDA graphs are
+        captured per step count and guidance, so each voice's pair and the
+        backlog's NFE floor; compiled kernels do not depend on the step
+        count, so without graphs one pair with guidance and one without."""
+        graphs = self.fast is not None and self.fast.cuda_graphs
+        backlog = self.loaded.config.backlog
+        pairs: dict[tuple, tuple[int, float]] = {}
+        for v in ready:
+            p = self.params(v)
+            steps = [p.nfe_step]
+            if graphs and backlog.enabled and backlog.nfe_floor < p.nfe_step:
+                steps.append(backlog.nfe_floor)
+            for n in steps:
+                key = (n, p.cfg_strength) if graphs else (p.cfg_strength >= sampler.CFG_OFF,)
+                pairs.setdefault(key, (n, p.cfg_strength))
+        return list(pairs.values())
 
     def _release_memory(self) -> None:
         if self.device.type == "cuda":

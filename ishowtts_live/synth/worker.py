@@ -10,7 +10,7 @@ message at the next flow step.
 from __future__ import annotations
 
 import asyncio
-import collections
+import itertools
 import queue
 import threading
 import time
@@ -27,6 +27,7 @@ from ishowtts_live.events import AudioChunk
 log = structlog.get_logger(__name__)
 
 _STOP = object()
+NOW, AHEAD, LAST = 0, 1, 2  # job priorities: what plays now, what is synthesized ahead, the stop
 
 
 @dataclass
@@ -69,11 +70,22 @@ class _Job:
     stats: StreamStats = field(default_factory=StreamStats)
     spec: _StreamSpec | None = None  # set for speech; None for calls
 
+    done: bool = False  # the engine is finished with it (set on the loop)
+    on_done: list[Callable[[], None]] = field(default_factory=list)
+
     def emit(self, kind: str, payload: Any = None) -> None:
         try:
             self.loop.call_soon_threadsafe(self.out.put_nowait, (kind, payload))
+            if kind != "block":
+                self.loop.call_soon_threadsafe(self._settle)
         except RuntimeError:  # the loop is closed: nobody is listening any more
             self.cancel.set()
+
+    def _settle(self) -> None:
+        self.done = True
+        for callback in self.on_done:
+            callback()
+        self.on_done.clear()
 
 
 class AudioStream:
@@ -97,6 +109,23 @@ class AudioStream:
     def cancel(self) -> None:
         self._job.cancel.set()
 
+    @property
+    def done(self) -> bool:
+        """The engine is finished with this message: every block is queued
+        for the consumer, or it failed or was cancelled."""
+        return self._job.done
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the event loop) once :attr:`done`."""
+        if self._job.done:
+            self._job.loop.call_soon(callback)
+        else:
+            self._job.on_done.append(callback)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._job.cancel.is_set()
+
     async def aclose(self) -> None:
         self.cancel()
 
@@ -105,7 +134,11 @@ class SynthWorker:
     def __init__(self, loaded: LoadedConfig, engine_factory: Callable[[LoadedConfig], Any] | None = None):
         self.loaded = loaded
         self._factory = engine_factory
-        self._jobs: queue.Queue = queue.Queue()
+        # (priority, arrival, member of its group, job | list of jobs | _STOP):
+        # what plays now goes before what is synthesized ahead
+        self._jobs: queue.PriorityQueue = queue.PriorityQueue()
+        self._arrival = itertools.count()
+        self._taken: tuple = ()  # the entry _next took last (engine thread only)
         self._thread: threading.Thread | None = None
         self.engine = None  # touched only on the engine thread (and read-only elsewhere)
 
@@ -141,7 +174,7 @@ class SynthWorker:
     async def stop(self, timeout: float = 10.0) -> None:
         if self._thread is None:
             return
-        self._jobs.put(_STOP)
+        self._jobs.put((LAST, next(self._arrival), 0, _STOP))
         await asyncio.to_thread(self._thread.join, timeout)
         if self._thread.is_alive():
             log.warning("engine thread still busy at shutdown", timeout_s=timeout)
@@ -152,9 +185,8 @@ class SynthWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def _serve(self) -> None:
-        waiting: collections.deque = collections.deque()
         while True:
-            job = waiting.popleft() if waiting else self._jobs.get()
+            job = self._next(block=True)
             if job is _STOP:
                 return
             if job.cancel.is_set():
@@ -164,20 +196,33 @@ class SynthWorker:
             if job.spec is not None and limit > 1:
                 batch = [job]
                 while len(batch) < limit:  # messages already waiting join this one
-                    try:
-                        more = self._jobs.get_nowait()
-                    except queue.Empty:
+                    more = self._next(block=False)
+                    if more is None:
                         break
                     if more is not _STOP and more.spec is not None and not more.cancel.is_set():
                         batch.append(more)
                     else:
-                        waiting.append(more)
-                        if more is _STOP:
-                            break
+                        self._jobs.put(self._taken)  # not batchable: back in its place
+                        break
                 if len(batch) > 1:
                     self._serve_batch(batch)
                     continue
             self._serve_one(job)
+
+    def _next(self, block: bool) -> Any:
+        """The most urgent waiting job (None when none waits and not ``block``).
+        A group submitted together is split here, its members keeping their
+        place, so the engine thread never sees half of a group."""
+        try:
+            priority, arrival, member, item = self._jobs.get(block=block)
+        except queue.Empty:
+            return None
+        if isinstance(item, list):
+            for k, job in enumerate(item[1:], 1):
+                self._jobs.put((priority, arrival, k, job))
+            item = item[0]
+        self._taken = (priority, arrival, member, item)
+        return item
 
     def _batch_limit(self) -> int:
         fast = getattr(self.engine, "fast", None)
@@ -239,16 +284,35 @@ class SynthWorker:
 
     # ------------------------------------------------------------------ jobs
 
-    def _submit(self, run: Callable[[Any, _Job], Any], spec: _StreamSpec | None = None) -> _Job:
+    def _job(self, run: Callable[[Any, _Job], Any], spec: _StreamSpec | None = None) -> _Job:
         if not self.alive:
             raise SynthesisError("the synthesis engine is not running")
-        job = _Job(run=run, loop=asyncio.get_running_loop(), out=asyncio.Queue(), spec=spec)
-        self._jobs.put(job)
+        return _Job(run=run, loop=asyncio.get_running_loop(), out=asyncio.Queue(), spec=spec)
+
+    def _submit(self, run: Callable[[Any, _Job], Any], spec: _StreamSpec | None = None) -> _Job:
+        job = self._job(run, spec)
+        self._jobs.put((NOW, next(self._arrival), 0, job))
         return job
 
     def stream(self, text: str, voice: str | None = None, *, nfe_step: int | None = None,
                speed: float | None = None, seed: int | None = None, utterance_id: str = "") -> AudioStream:
         """Blocks (≤ block_ms each) of ``text`` spoken in ``voice``."""
+        return AudioStream(self._submit(*self._speech(text, voice, nfe_step, speed, seed, utterance_id)))
+
+    def stream_ahead(self, requests: list[dict[str, Any]]) -> list[AudioStream]:
+        """Streams for messages that will be spoken later (each request holds
+        :meth:`stream`'s arguments). They are handed to the engine thread as
+        one group, so on the fast path they are batched together, and behind
+        every :meth:`stream` and :meth:`call`, so what plays now goes first."""
+        if not requests:
+            return []
+        jobs = [self._job(*self._speech(r["text"], r.get("voice"), r.get("nfe_step"), r.get("speed"),
+                                        r.get("seed"), r.get("utterance_id", ""))) for r in requests]
+        self._jobs.put((AHEAD, next(self._arrival), 0, jobs))
+        return [AudioStream(job) for job in jobs]
+
+    def _speech(self, text: str, voice: str | None, nfe_step: int | None, speed: float | None,
+                seed: int | None, utterance_id: str) -> tuple[Callable[[Any, _Job], Any], _StreamSpec]:
         cfg = self.loaded.config.engine
 
         def run(engine, job: _Job) -> None:
@@ -263,9 +327,8 @@ class SynthWorker:
                 t0 = time.perf_counter()
             emitter.finish()
 
-        spec = _StreamSpec(text=text, voice=voice, nfe_step=nfe_step, speed=speed, seed=seed,
-                           utterance_id=utterance_id)
-        return AudioStream(self._submit(run, spec))
+        return run, _StreamSpec(text=text, voice=voice, nfe_step=nfe_step, speed=speed, seed=seed,
+                                utterance_id=utterance_id)
 
     async def synthesize(self, text: str, voice: str | None = None, **kw: Any) -> tuple[np.ndarray, StreamStats]:
         """The whole waveform of ``text`` (for files and ``/api/tts``)."""

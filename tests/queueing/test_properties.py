@@ -84,6 +84,9 @@ class QueueMachine(RuleBasedStateMachine):
     @rule()
     def get(self):
         expected = self.queue.snapshot()
+        peeked = [u.id for u in self.queue.peek(3)]
+        assert peeked == ([] if self.queue.paused else [i.id for i in expected[:3]]), "peek is not the next items"
+        assert len(self.queue) == len(expected), "peek removed something"
         got = self.queue.get_nowait()
         if self.queue.paused or not expected:
             assert got is None

@@ -61,6 +61,25 @@ def test_fair_share_interleaves_a_chatty_user():
     assert drain(q) == ["spam0", "hi", "yo", "spam1", "spam2", "spam3"]
 
 
+def test_peek_shows_what_get_gives_next_and_leaves_it():
+    """Playback synthesizes ahead what peek shows: the next items in speaking
+    order (fair share and priority included), none while paused, nothing removed."""
+    clock = Clock()
+    q = SpeechQueue(cfg(ttl_chat_s=20.0), clock=clock)
+    for i in range(3):
+        q.put(utt(f"spam{i}", user="spammer"))
+    q.put(utt("hi", user="alice"))
+    assert [u.text for u in q.peek(3)] == ["spam0", "hi", "spam1"]
+    q.put(paid("thanks", user="bob"))
+    assert [u.text for u in q.peek(2)] == ["thanks", "spam0"] and len(q) == 5
+    q.pause()
+    assert q.peek(3) == []
+    q.resume()
+    clock.advance(30.0)  # the chat went stale: peek does not show it
+    assert [u.text for u in q.peek(5)] == ["thanks"]
+    assert drain(q) == ["thanks"]
+
+
 def test_fair_share_counts_a_user_by_id_and_by_name_case_insensitively():
     """The same user id, or the same name in another case or width, counts as one user."""
     q = SpeechQueue(cfg(max_per_user=2), clock=Clock())

@@ -140,10 +140,20 @@ async def test_worker_batches_waiting_messages_without_changing_them(tiny_config
         calls.clear()
         together = await wait(asyncio.gather(*(worker.synthesize(t, seed=5) for t in TEXTS)), 120)
         assert max(calls) > 1  # at least one round was batched
+        # asked ahead (the daemon's playback), they reach the engine as one group: always one batch
+        calls.clear()
+        streams = worker.stream_ahead([{"text": t, "seed": 5} for t in TEXTS])
+
+        async def pcm(stream):
+            return np.concatenate([b.pcm async for b in stream])
+
+        ahead = await wait(asyncio.gather(*map(pcm, streams)), 120)
+        assert calls[0] == len(TEXTS)
     finally:
         await wait(worker.stop())
-    for a, (b, stats) in zip(alone, together):
+    for a, (b, stats), c in zip(alone, together, ahead):
         assert len(a) == len(b) and np.abs(a - b).max() < 1e-4 and stats.audio_seconds > 0
+        assert len(a) == len(c) and np.abs(a - c).max() < 1e-4
 
 
 # ------------------------------------------------------------------ cache
@@ -229,3 +239,45 @@ def test_compiled_fast_path_never_recompiles_within_its_buckets(engine):
     assert counters["frames"]["total"] == before
     eager = engine.generate_mel(voice, texts[3], params)
     assert outs[3].shape == eager.shape and (outs[3] - eager).abs().max().item() < 1e-3
+
+
+# ------------------------------------------------------------------ warm-up
+
+
+def test_warmup_covers_every_voice(tiny_config, voices_dir, tmp_path, monkeypatch):
+    """Every voice is prepared at start; the buckets warmed start from the
+    shortest reference; each voice's (NFE, cfg) is warmed (with CUDA graphs,
+    the backlog floor too); a broken voice is a warning, not a failed start."""
+    import shutil
+
+    import soundfile as sf
+
+    from ishowtts_live.config import load_config
+    from ishowtts_live.synth.engine import load_engine
+
+    folder = tmp_path / "voices"
+    shutil.copytree(voices_dir, folder)
+    audio, rate = sf.read(folder / "zh16" / "ref.wav", dtype="float32")
+    (folder / "brief").mkdir()
+    sf.write(folder / "brief" / "ref.wav", audio[: int(2.5 * rate)], rate)
+    (folder / "brief" / "voice.toml").write_text('audio = "ref.wav"\ntext = "对，这就是我。"\nnfe_step = 5\n'
+                                                 'cfg_strength = 0.0\n', encoding="utf-8")
+    (folder / "broken").mkdir()
+    (folder / "broken" / "voice.toml").write_text('audio = "missing.wav"\ntext = "不在。"\n', encoding="utf-8")
+    loaded = load_config(str(tiny_config), ["engine.fast_path=on", f"engine.buckets_s={BUCKETS_S}",
+                                            f"voices.dir={folder}", "backlog.nfe_floor=4"], run_checks=False)
+    engine = load_engine(loaded)
+    warmed = []
+    monkeypatch.setattr(engine.fast, "warmup", lambda ref, **kw: warmed.append(
+        (ref.mel.shape[1], kw["steps"], kw["cfg_strength"])) or 0)
+    warnings = []
+    monkeypatch.setattr("ishowtts_live.synth.engine.log.warning", lambda msg, **kw: warnings.append((msg, kw)))
+    assert engine.warmup() > 0
+    assert {"zh16", "brief"} <= set(engine.voices) and "broken" not in engine.voices
+    assert [kw["voice"] for _msg, kw in warnings] == ["broken"]
+    shortest = engine.voices["brief"].mel.shape[1]
+    assert shortest < engine.voice(None).mel.shape[1]
+    assert warmed == [(shortest, 7, 2.0), (shortest, 5, 0.0)]  # with and without guidance
+    engine.fast.cuda_graphs = True  # graphs are per step count: every pair, and the backlog floor
+    ready = [engine.voice(None), engine.voices["brief"]]
+    assert engine.warm_schedules(ready) == [(7, 2.0), (4, 2.0), (5, 0.0), (4, 0.0)]

@@ -113,3 +113,42 @@ async def test_load_errors_are_raised_by_start(tiny_config, tmp_path):
     w = SynthWorker(loaded)
     with pytest.raises(EngineError, match="file not found"):
         await wait(w.start(warmup=False))
+
+
+async def test_what_plays_now_goes_before_what_was_asked_ahead(worker):
+    """Messages asked for ahead wait behind a message asked for now, even when
+    they were asked first; among themselves they keep their order. Each one
+    says when the engine is done with it."""
+    import threading
+
+    gate = threading.Event()
+    busy = asyncio.ensure_future(worker.call(lambda _engine: gate.wait(30)))  # hold the engine thread
+    await asyncio.sleep(0.2)
+    first, second = worker.stream_ahead([{"text": "第一条。", "seed": 1, "utterance_id": "a"},
+                                         {"text": "第二条。", "seed": 2, "utterance_id": "b"}])
+    now = worker.stream("现在这条。", seed=3, utterance_id="n")
+    done = []
+    for name, s in (("a", first), ("b", second), ("n", now)):
+        s.when_done(lambda name=name: done.append(name))
+    assert not any(s.done for s in (first, second, now))
+    gate.set()
+    await wait(busy)
+    blocks = await wait(asyncio.gather(_collect(first), _collect(second), _collect(now)))
+    assert all(blocks) and all(s.done for s in (first, second, now))
+    assert now.stats.started < first.stats.started < second.stats.started
+    assert done == ["n", "a", "b"]
+    assert {b.utterance_id for b in blocks[0]} == {"a"}
+
+
+async def test_a_message_asked_ahead_and_cancelled_costs_nothing(worker):
+    """Cancelled before the engine reached it: no synthesis, just an end."""
+    import threading
+
+    gate = threading.Event()
+    busy = asyncio.ensure_future(worker.call(lambda _engine: gate.wait(30)))
+    await asyncio.sleep(0.2)
+    (stream,) = worker.stream_ahead([{"text": "不用了。", "seed": 1}])
+    stream.cancel()
+    gate.set()
+    await wait(busy)
+    assert await wait(_collect(stream)) == [] and stream.done and stream.stats.started is None

@@ -1,0 +1,95 @@
+"""Synthesis ahead in the daemon: while one message plays, the next waiting
+ones are synthesized, and moderation still wins over audio made in advance.
+In process, the real tiny engine, a real-time null sink."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from tests.conftest import wait
+
+pytestmark = pytest.mark.slow
+
+LONG = "大家晚上好，今天我们一起来玩一个新的游戏，希望大家喜欢这个游戏，记得点个关注。"
+
+
+def _rows(path, messages):
+    path.write_text("\n".join(json.dumps({"t": 0.0, "user_name": user, "user_id": f"id-{user}",
+                                          "msg_id": f"m{i}", "text": text}, ensure_ascii=False)
+                              for i, (user, text) in enumerate(messages)), encoding="utf-8")
+    return path
+
+
+async def _daemon(engine, tiny_config, tmp_path, messages, *overrides):
+    from ishowtts_live.app import Daemon
+    from ishowtts_live.config import load_config
+    from ishowtts_live.sinks.null import NullSink
+
+    loaded = load_config(str(tiny_config), [
+        f"state.dir={tmp_path / 'state'}", f"sources.replay.path={_rows(tmp_path / 'chat.jsonl', messages)}",
+        "sources.replay.speed=0", "daemon.exit_when_replay_ends=true", "control.enabled=false",
+        "filters.user_rate_per_min=0", "backlog.enabled=false", *overrides])
+    daemon = Daemon(loaded, engine_factory=lambda _l: engine, sink=NullSink(realtime=True))
+    task = asyncio.create_task(daemon.run())
+    await wait(daemon.ready.wait(), 120)
+    seen: list[dict] = []
+    sub = daemon.bus.subscribe()
+
+    async def collect():
+        async for event in sub:
+            seen.append(event)
+
+    return daemon, task, asyncio.create_task(collect()), seen
+
+
+async def test_the_next_messages_are_synthesized_while_one_plays(engine, tiny_config, tmp_path):
+    """Four waiting messages, prefetch 1: every one after the first starts from
+    audio made while the one before it played, in queue order."""
+    users = ["ann", "ben", "cat", "dan"]
+    daemon, task, collector, seen = await _daemon(
+        engine, tiny_config, tmp_path, [(u, f"{LONG[:12 + i]}") for i, u in enumerate(users)], "engine.prefetch=1")
+    assert await wait(task, 300) == 0
+    collector.cancel()
+    spoken = [e["user_name"] for e in seen if e["type"] == "spoken"]
+    assert spoken == users
+    # the first one too, when the engine was idle as it arrived
+    assert daemon.playback.ahead_used >= 3 and daemon.playback.ahead_wasted == 0
+
+
+async def test_prefetch_zero_synthesizes_only_the_message_playing(engine, tiny_config, tmp_path):
+    daemon, task, collector, seen = await _daemon(
+        engine, tiny_config, tmp_path, [("ann", LONG[:12]), ("ben", LONG[:14])], "engine.prefetch=0")
+    assert await wait(task, 300) == 0
+    collector.cancel()
+    assert [e["user_name"] for e in seen if e["type"] == "spoken"] == ["ann", "ben"]
+    assert (daemon.playback.ahead_used, daemon.playback.ahead_wasted) == (0, 0)
+
+
+async def test_moderation_wins_over_audio_made_ahead(engine, tiny_config, tmp_path):
+    """Messages already synthesized ahead: a mute purges one (its synthesis is
+    cancelled), a word blocked after it was synthesized drops another right
+    before it would be spoken; the rest are spoken."""
+    messages = [("ann", LONG), ("alice", "我是爱丽丝。"), ("bob", "我喜欢香菜。"), ("carol", "晚安大家。")]
+    daemon, task, collector, seen = await _daemon(engine, tiny_config, tmp_path, messages, "engine.prefetch=3")
+    playback = daemon.playback
+
+    async def ahead_of_all():
+        while not (playback.current is not None and len(playback._ahead) == 3):
+            await asyncio.sleep(0.02)
+
+    await wait(ahead_of_all(), 120)
+    assert playback.current.event.user_name == "ann"
+    by_user = {daemon.queue._live[i].utt.event.user_name: entry for i, entry in playback._ahead.items()}
+    assert daemon.mute("alice") == 1
+    assert by_user["alice"].stream.cancelled and not by_user["bob"].stream.cancelled
+    daemon.block("香菜")
+    assert await wait(task, 300) == 0
+    collector.cancel()
+    assert [e["user_name"] for e in seen if e["type"] == "spoken"] == ["ann", "carol"]
+    assert not [e for e in seen if e["type"] == "speaking" and e["user_name"] in ("alice", "bob")]
+    dropped = {e["user_name"]: e["reason"] for e in seen if e["type"] == "dropped"}
+    assert dropped["alice"] == "purged" and dropped["bob"].startswith("blocked"), dropped
+    assert playback.ahead_used >= 1 and playback.ahead_wasted == 2
