@@ -59,6 +59,16 @@ def tiny_config_text(ckpt: Path, vocos: Path, voices_dir: Path, extra: str = "")
     )
 
 
+def tiny_daemon_config(folder: Path) -> Path:
+    """A config file in ``folder`` for the tiny model and the test voices
+    (weights built on first use), for the measurement scripts."""
+    weights = build_tiny_weights(folder / "weights")
+    voices = make_voices_dir(folder / "voices")
+    cfg = folder / "ishowtts.toml"
+    cfg.write_text(tiny_config_text(*weights, voices), encoding="utf-8")
+    return cfg
+
+
 def make_voices_dir(folder: Path) -> Path:
     """The repository's voices (the shipped default) plus the 16 kHz test voice."""
     if not folder.exists():

@@ -45,11 +45,7 @@ async def measure(n: int) -> dict:
     from ishowtts_live.events import ChatEvent
 
     tmp = Path(tempfile.mkdtemp())
-    weights = kit.build_tiny_weights(tmp / "weights")
-    voices = kit.make_voices_dir(tmp / "voices")
-    cfg = tmp / "ishowtts.toml"
-    cfg.write_text(kit.tiny_config_text(*weights, voices), encoding="utf-8")
-    loaded = load_config(str(cfg), [f"state.dir={tmp / 'state'}", "control.enabled=false",
+    loaded = load_config(str(kit.tiny_daemon_config(tmp)), [f"state.dir={tmp / 'state'}", "control.enabled=false",
                                     "daemon.exit_when_replay_ends=false", "filters.user_rate_per_min=0",
                                     "filters.duplicate_window_s=0", "backlog.enabled=false"])
     sink = TimingSink()
@@ -64,7 +60,14 @@ async def measure(n: int) -> dict:
         streams.append(s)
         return s
 
+    def stream_ahead(requests):
+        ahead = real_ahead(requests)
+        streams.extend(ahead)
+        return ahead
+
+    real_ahead = daemon.worker.stream_ahead
     daemon.worker.stream = stream
+    daemon.worker.stream_ahead = stream_ahead
     sub = daemon.bus.subscribe()
     e2e, engine, overhead = [], [], []
     for i in range(n):
@@ -78,7 +81,7 @@ async def measure(n: int) -> dict:
                 break
         if msg["type"] != "spoken" or i not in sink.first:
             continue
-        stats = streams[-1].stats
+        stats = next(s for s in reversed(streams) if s.stats.first_block is not None).stats
         total = sink.first[i] - now
         ttfb = stats.first_block - stats.submitted
         e2e.append(total)

@@ -146,7 +146,7 @@ class FakeYouTubeServer:
         html = ("<!DOCTYPE html><html><head><title>Live - YouTube</title>"
                 + _script(f"(function() {{window.ytplayer={{}};\nytcfg.set({json.dumps(ytcfg)}); "
                           "window.ytcfg.obfuscatedData_ = [];})();")
-                + _script(f'ytcfg.set({{"EXPERIMENT_FLAGS": {{"web_fake": true}}}});')
+                + _script('ytcfg.set({"EXPERIMENT_FLAGS": {"web_fake": true}});')
                 + "</head><body>"
                 + _script(f"var ytInitialPlayerResponse = {json.dumps(player)};var meta = "
                           "document.createElement('meta');")
