@@ -207,8 +207,10 @@ class Playback:
     def _on_queue(self, action: str, utt: Utterance, _reason: str) -> None:
         if action == "queued":
             self.poke()
-        else:  # dropped, evicted, purged, stale: it will never be taken
+        elif action in ("evicted", "purged", "stale"):  # left the queue: it will never be taken
             self._forget(utt.id)
+        # "dropped" is a newcomer refused (a re-delivered duplicate has the
+        # id of the one waiting, whose audio made ahead is still wanted)
 
     def _forget(self, utt_id: str) -> None:
         entry = self._ahead.pop(utt_id, None)

@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from ishowtts_live.events import ChatEvent
+
 from tests.conftest import wait
 
 pytestmark = pytest.mark.slow
@@ -73,7 +75,8 @@ async def test_moderation_wins_over_audio_made_ahead(engine, tiny_config, tmp_pa
     cancelled), a word blocked after it was synthesized drops another right
     before it would be spoken; the rest are spoken."""
     messages = [("ann", LONG), ("alice", "我是爱丽丝。"), ("bob", "我喜欢香菜。"), ("carol", "晚安大家。")]
-    daemon, task, collector, seen = await _daemon(engine, tiny_config, tmp_path, messages, "engine.prefetch=3")
+    daemon, task, collector, seen = await _daemon(engine, tiny_config, tmp_path, messages, "engine.prefetch=3",
+                                                  "filters.duplicate_window_s=0")
     playback = daemon.playback
 
     async def ahead_of_all():
@@ -83,6 +86,12 @@ async def test_moderation_wins_over_audio_made_ahead(engine, tiny_config, tmp_pa
     await wait(ahead_of_all(), 120)
     assert playback.current.event.user_name == "ann"
     by_user = {daemon.queue._live[i].utt.event.user_name: entry for i, entry in playback._ahead.items()}
+    # a source delivering carol's message again (a reconnect) is refused as a duplicate
+    # and leaves the audio made ahead for the one waiting alone
+    redelivered = daemon.queue._live[next(iter(playback._ahead))].utt.event
+    daemon.ingest.take(ChatEvent(platform=redelivered.platform, msg_id="m3", text="晚安大家。",
+                                 user_id="id-carol", user_name="carol"))
+    assert daemon.queue.drops["duplicate"] == 1 and not by_user["carol"].stream.cancelled
     assert daemon.mute("alice") == 1
     assert by_user["alice"].stream.cancelled and not by_user["bob"].stream.cancelled
     daemon.block("香菜")
