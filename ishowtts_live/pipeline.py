@@ -190,8 +190,7 @@ class Playback:
                 await self.speak(utt)
                 self.poke()
         finally:
-            for utt_id in list(self._ahead):
-                self._forget(utt_id)
+            self._forget_all()
 
     # ------------------------------------------------------------------ ahead
 
@@ -218,6 +217,10 @@ class Playback:
             entry.stream.cancel()
             self.ahead_wasted += 1
 
+    def _forget_all(self) -> None:
+        for utt_id in list(self._ahead):
+            self._forget(utt_id)
+
     def _refill(self) -> None:
         """Start synthesizing the next waiting utterances, once the engine is
         free of the one being spoken (so a paid message arriving now is not
@@ -238,19 +241,23 @@ class Playback:
         if not todo:
             return
         try:
-            streams = self.worker.stream_ahead([self._request(u) for u in todo])
+            streams = self.worker.stream_ahead([self._request(u, self._synth_args(u)) for u in todo])
         except IshowttsError:
             return  # the engine is down: speak() reports it at the message's turn
         for utt, stream in zip(todo, streams):
             self._ahead[utt.id] = _Ahead(stream, self._key(utt))
         log.debug("synthesizing ahead", count=len(todo), waiting=len(self.queue))
 
-    def _request(self, utt: Utterance) -> dict[str, Any]:
-        args = self.backlog.synth_args(utt.nfe_step or self.settings.nfe_step, self.default_nfe)
+    def _synth_args(self, utt: Utterance) -> dict[str, Any]:
+        return self.backlog.synth_args(utt.nfe_step or self.settings.nfe_step, self.default_nfe)
+
+    @staticmethod
+    def _request(utt: Utterance, args: dict[str, Any]) -> dict[str, Any]:
+        """The worker's ``stream`` arguments for ``utt``."""
         return {"text": utt.text, "voice": utt.voice or None, "utterance_id": utt.id,
                 **{k: v for k, v in args.items() if v is not None}}
 
-    def _stream_for(self, utt: Utterance) -> tuple[Any, bool]:
+    def _stream_for(self, utt: Utterance, args: dict[str, Any]) -> tuple[Any, bool]:
         """(the utterance's stream, whether it was synthesized ahead)."""
         entry = self._ahead.pop(utt.id, None)
         if entry is not None and entry.key == self._key(utt) and not entry.stream.cancelled:
@@ -259,8 +266,7 @@ class Playback:
         if entry is not None:  # asked for differently since (ctl nfe): not what is wanted now
             entry.stream.cancel()
             self.ahead_wasted += 1
-        request = self._request(utt)
-        return self.worker.stream(request.pop("text"), request.pop("voice"), **request), False
+        return self.worker.stream(**self._request(utt, args)), False
 
     async def speak(self, utt: Utterance) -> None:
         event = utt.event
@@ -275,8 +281,8 @@ class Playback:
                 return
             self.current, self._cut, self._cut_reason = utt, asyncio.Event(), ""
             self.queue.started(utt)
-            args = self.backlog.synth_args(utt.nfe_step or self.settings.nfe_step, self.default_nfe)
-            stream, early = self._stream_for(utt)
+            args = self._synth_args(utt)
+            stream, early = self._stream_for(utt, args)
             self._stream = stream
             if self.prefetch > 0:
                 stream.when_done(self.poke)
@@ -344,8 +350,7 @@ class Playback:
     async def stop(self, grace: float) -> None:
         """Take no new utterance; let the current one finish within ``grace`` s."""
         self._accepting = False
-        for utt_id in list(self._ahead):
-            self._forget(utt_id)
+        self._forget_all()
         deadline = time.monotonic() + grace
         while self.current is not None and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

@@ -463,11 +463,11 @@ class F5Engine:
         voice = self.voice(voice_id)
         params = self.params(voice, seed=0)
         ready = [voice]
-        for other in voices.discover(self.loaded.config.voices.dir):
+        for other, toml_path in voices.discover(self.loaded.config.voices.dir).items():
             if other == voice.id:
                 continue
             try:
-                ready.append(self.voice(other))
+                ready.append(self.voices.get(other) or self.prepare_voice(voices.load_voice(other, toml_path)))
             except VoiceError as exc:
                 log.warning("voice not ready; messages in it will fail", voice=other, error=str(exc))
         if self.fast is not None:

@@ -69,7 +69,6 @@ class _Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     stats: StreamStats = field(default_factory=StreamStats)
     spec: _StreamSpec | None = None  # set for speech; None for calls
-
     done: bool = False  # the engine is finished with it (set on the loop)
     on_done: list[Callable[[], None]] = field(default_factory=list)
 
@@ -306,13 +305,12 @@ class SynthWorker:
         every :meth:`stream` and :meth:`call`, so what plays now goes first."""
         if not requests:
             return []
-        jobs = [self._job(*self._speech(r["text"], r.get("voice"), r.get("nfe_step"), r.get("speed"),
-                                        r.get("seed"), r.get("utterance_id", ""))) for r in requests]
+        jobs = [self._job(*self._speech(**r)) for r in requests]
         self._jobs.put((AHEAD, next(self._arrival), 0, jobs))
         return [AudioStream(job) for job in jobs]
 
-    def _speech(self, text: str, voice: str | None, nfe_step: int | None, speed: float | None,
-                seed: int | None, utterance_id: str) -> tuple[Callable[[Any, _Job], Any], _StreamSpec]:
+    def _speech(self, text: str, voice: str | None = None, nfe_step: int | None = None, speed: float | None = None,
+                seed: int | None = None, utterance_id: str = "") -> tuple[Callable[[Any, _Job], Any], _StreamSpec]:
         cfg = self.loaded.config.engine
 
         def run(engine, job: _Job) -> None:
