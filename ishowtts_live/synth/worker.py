@@ -74,17 +74,17 @@ class _Job:
 
     def emit(self, kind: str, payload: Any = None) -> None:
         try:
-            self.loop.call_soon_threadsafe(self.out.put_nowait, (kind, payload))
-            if kind != "block":
-                self.loop.call_soon_threadsafe(self._settle)
+            self.loop.call_soon_threadsafe(self._deliver if kind != "block" else self.out.put_nowait, (kind, payload))
         except RuntimeError:  # the loop is closed: nobody is listening any more
             self.cancel.set()
 
-    def _settle(self) -> None:
+    def _deliver(self, item: tuple[str, Any]) -> None:
+        """The last item: ``done`` is set before the consumer can see it."""
         self.done = True
         for callback in self.on_done:
             callback()
         self.on_done.clear()
+        self.out.put_nowait(item)
 
 
 class AudioStream:
