@@ -80,7 +80,6 @@ class BilibiliSource(FrameMapping, ReconnectingSource):
         self._streak = 0  # failed connections since the last good one
         self._fatal = ""  # why a helper task closed the socket
         self._warned_guest = False
-        self._parse_warned = False
         self._discovery = WebDiscovery(
             room=room, live_api=cfg.live_api, main_api=cfg.main_api, home_url=cfg.home_url,
             fallback_url=cfg.fallback_url, transport=cfg.transport, user_agent=cfg.user_agent,
