@@ -2,8 +2,8 @@
 message into ChatEvents and ModerationEvents, counting what it skips.
 
 A mixin for :class:`~ishowtts_live.sources.bilibili.source.BilibiliSource`,
-which provides ``ctx``, ``gifts``, ``protocol``, ``stats``, ``name``,
-``mode`` and the drift reports (``note_unknown``, ``note_unparsable``,
+which provides ``ctx``, ``gifts``, ``gift_ids``, ``protocol``, ``stats``,
+``name``, ``mode`` and the drift reports (``note_unknown``, ``note_unparsable``,
 ``note_dropped``) of :class:`~ishowtts_live.sources.base.ReconnectingSource`.
 """
 
@@ -16,7 +16,6 @@ import msgspec
 import structlog
 
 from ishowtts_live.events import ChatEvent, SourceItem, now_pair
-from ishowtts_live.sources.base import RecentIds
 from ishowtts_live.sources.bilibili.commands import Handler, command_name
 from ishowtts_live.sources.bilibili.framing import Op, decode_frame
 
@@ -43,11 +42,6 @@ class ProtocolStats:
 
 class FrameMapping:
     """Mapping of frames to events, counting parse errors and unknown commands."""
-
-    # Gifts already mapped, by msg id (their tid): during the SEND_GIFT_V2
-    # rollout a room may be sent both forms of one gift, and the combiner
-    # below must not add them up before the source's own dedupe sees them.
-    _gift_ids: RecentIds | None = None
 
     def items_from_frame(
         self, frame: bytes | str, handlers: dict[str, Handler], ignored: frozenset[str], end_cmd: str | None = None
@@ -104,12 +98,12 @@ class FrameMapping:
         except Exception as exc:  # noqa: BLE001 - one bad packet must never end the source
             self.note_unparsable(name, f"{type(exc).__name__}: {exc}", body)
             return []
-        if self._gift_ids is None:
-            self._gift_ids = RecentIds(1024)
         out: list[SourceItem] = []
         for item in items:
             if isinstance(item, ChatEvent) and item.kind == "gift":
-                if self._gift_ids.seen(item.msg_id):
+                # by tid, before the combiner: during the SEND_GIFT_V2 rollout a room may be sent both forms
+                # of one gift, and merging must not add them up before the source's own dedupe sees them
+                if self.gift_ids.seen(item.msg_id):
                     self.note_dropped("duplicate")
                     continue
                 out.extend(self.gifts.add(item, now))

@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ishowtts_live.config.schema import BilibiliConfig
 from ishowtts_live.events import SourceItem
-from ishowtts_live.sources.base import Backoff, ReconnectingSource, SourceDisconnected, read_with_timeout
+from ishowtts_live.sources.base import Backoff, ReconnectingSource, RecentIds, SourceDisconnected, read_with_timeout
 from ishowtts_live.sources.bilibili import commands, open_commands
 from ishowtts_live.sources.bilibili.commands import Handler, RoomContext
 from ishowtts_live.sources.bilibili.discovery import Endpoint, WebDiscovery
@@ -70,6 +70,7 @@ class BilibiliSource(FrameMapping, ReconnectingSource):
         )
         self.protocol = ProtocolStats()
         self.gifts = GiftCombiner(cfg.gift_combo_s, cfg.gift_combo_max_s)
+        self.gift_ids = RecentIds(1024)  # gifts mapped lately, by msg id (see FrameMapping._map)
         self.ctx = RoomContext(channel=str(room), room_ids=frozenset({room}))
         self.room = room
         self._http: aiohttp.ClientSession | None = None

@@ -130,17 +130,23 @@ class YouTubeSource(ReconnectingSource):
         """Swap the watch page's default (Top chat) token for the Live chat one, read from the chat frame.
 
         Without it nothing fails but YouTube holds back what it takes for spam:
-        so when the frame has no view selector this is warned (once per kind
-        and minute) and counted, and the Top chat is read rather than nothing."""
-        html = await self._fetch(http, "GET", f"{self.base_url}/live_chat", MAX_PAGE,
-                                 params={"continuation": page.continuation})
+        so when the frame cannot be had or has no view selector this is warned
+        (once per kind and minute) and counted, and Top chat is read rather
+        than nothing (the next session tries again)."""
+        fallback = "; reading YouTube's default Top chat view, which hides some messages"
+        try:
+            html = await self._fetch(http, "GET", f"{self.base_url}/live_chat", MAX_PAGE,
+                                     params={"continuation": page.continuation})
+        except SourceDisconnected as exc:
+            self.note_unparsable("live_chat_page", f"chat frame page: {exc}{fallback}")
+            return
         text = html.decode("utf-8", errors="replace")
         token = parse_chat_frame(text, "live")
         if token:
             page.continuation, page.views = token, True
             return
-        self.note_unparsable("live_chat_page", "no chat view selector on the chat frame page; reading YouTube's "
-                             "default Top chat view, which hides some messages", clip(text, 200))
+        self.note_unparsable("live_chat_page", "no chat view selector on the chat frame page" + fallback,
+                             clip(text, 200))
 
     async def _poll(self, http: aiohttp.ClientSession, page: WatchPage, continuation: str):
         self.polls += 1

@@ -56,6 +56,7 @@ class FakeYouTubeServer:
         self.top_hidden: set[str] = set()  # item ids the Top chat view leaves out
         self.views: list[str] = []  # the view of every get_live_chat poll, in order
         self.frame_views = True  # False: the chat frame page has no view selector either
+        self.frame_status = 200  # another status: the chat frame page answers only that
         self.backlog = backlog
         self.timeout_ms = timeout_ms
         self.actions: list[dict] = []
@@ -228,6 +229,8 @@ class FakeYouTubeServer:
         found = self._tokens.get(request.query.get("continuation", ""))
         if found is None:
             return web.Response(status=400, text="bad continuation")
+        if self.frame_status != 200:
+            return web.Response(status=self.frame_status, text="<html>gone</html>", content_type="text/html")
         start, view = found
         header = self._view_menu(self._token(start, "top"), self._token(start, "live")) if self.frame_views else None
         initial = {"responseContext": {"visitorData": VISITOR},

@@ -108,9 +108,14 @@ async def test_top_chat_when_asked_for(server):
         await pump.close()
 
 
-async def test_a_chat_frame_without_views_is_loud_and_falls_back_to_top_chat(server):
-    """When neither page lists the views, the source warns and counts it, and reads Top chat rather than nothing."""
-    server.frame_views = False
+@pytest.mark.parametrize("breakage", ["no selector", "HTTP 404"])
+async def test_a_chat_frame_without_views_is_loud_and_falls_back_to_top_chat(server, breakage):
+    """When neither page lists the views (or the chat frame answers an error), the source warns and counts it,
+    and reads Top chat rather than nothing."""
+    if breakage == "no selector":
+        server.frame_views = False
+    else:
+        server.frame_status = 404
     src = source(server)
     with structlog.testing.capture_logs() as logs:
         pump = Pump(src)
