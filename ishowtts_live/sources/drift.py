@@ -22,6 +22,7 @@ minute's counts for ``/api/status``, ``ctl status`` and ``doctor``.
 
 from __future__ import annotations
 
+import reprlib
 import time
 from collections import Counter, deque
 from typing import Any, Callable
@@ -71,13 +72,25 @@ class LastMinute:
             self._buckets.popleft()
 
 
+# Parsed payloads (a YouTube action, a whole response) are shown through
+# reprlib, so a warning about a huge hostile object costs no more than its head.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 4, 12, 12, 120, 120
+
+
 def clip(value: Any, limit: int = SAMPLE_CHARS) -> str:
     """A payload as one short line for a log: bytes decoded, newlines escaped, cut at ``limit``."""
     if isinstance(value, (bytes, bytearray, memoryview)):
-        value = bytes(value).decode("utf-8", errors="replace")
-    text = value if isinstance(value, str) else repr(value)
+        size = len(value)
+        text = bytes(value[: limit * 4]).decode("utf-8", errors="replace")  # enough for ``limit`` characters
+        more = f"{size} bytes in all"
+    else:
+        text = value if isinstance(value, str) else _REPR.repr(value)
+        size, more = 0, f"+{len(text) - limit} chars"
     text = text.replace("\r", "\\r").replace("\n", "\\n")
-    return text if len(text) <= limit else text[:limit] + f"…(+{len(text) - limit} chars)"
+    if len(text) > limit or size > limit * 4:
+        return text[:limit] + f"…({more})"
+    return text
 
 
 class Drift:
