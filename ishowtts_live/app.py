@@ -166,6 +166,7 @@ class Daemon:
         self._spawn(self.notifier.watchdog(self._healthy), "watchdog")
         # 6. sources
         self.sources = self._sources if self._sources is not None else build_sources(self.loaded)
+        self.metrics.watch_sources(self.sources)
         for source in self.sources:
             if hasattr(source, "on_reconnect"):
                 source.on_reconnect = lambda name, error: self.metrics.reconnects.labels(name).inc()
@@ -377,7 +378,7 @@ def _source_stats(source: Any) -> dict[str, Any]:
     stats = getattr(source, "stats", None)
     if stats is None:
         return {}
-    keys = ("connects", "reconnects", "received", "duplicates", "parse_errors", "last_error")
+    keys = ("connects", "reconnects", "received", "duplicates", "parse_errors", "last_error", "last_minute")
     return {k: getattr(stats, k) for k in keys if hasattr(stats, k)}
 
 

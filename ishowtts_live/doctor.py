@@ -1,7 +1,9 @@
 """``ishowtts-live doctor``: what this machine has, and what would stop the daemon.
 
 Torch is probed in a child process, so a broken CUDA install shows up as a
-line in the report instead of taking the command down.
+line in the report instead of taking the command down. The chat sources'
+last minute (read / dropped / unknown / unparsable) lives in the running
+daemon, so doctor asks its control API for it, and says so when none runs.
 """
 
 from __future__ import annotations
@@ -55,6 +57,41 @@ def _hub_state(ref: str, cache_dir: str) -> str:
     return f"cached at {cached}" if isinstance(cached, str) else "not cached yet: downloaded on first start"
 
 
+def sources_report(report: Report, loaded) -> None:
+    """One line per chat source of the daemon running with this config: its last minute's counts."""
+    import argparse
+    import asyncio
+
+    from ishowtts_live.control.cli import _token, default_url, format_minute
+    from ishowtts_live.control.client import ControlClient
+    from ishowtts_live.errors import IshowttsError
+
+    url = default_url(loaded.config.control)
+
+    async def ask():
+        args = argparse.Namespace(token_file=None, timeout=5.0)
+        token, where = await _token(args, loaded, url)
+        async with ControlClient(url, token, timeout=5.0, token_source=where) as client:
+            return await client.status()
+
+    try:
+        status = asyncio.run(ask())
+    except IshowttsError as exc:
+        report.line(None, "sources", f"no running daemon to ask at {url} ({exc}); the per-source counts of the "
+                                     "last minute come from a running daemon")
+        return
+    if not status.sources:
+        report.line(None, "sources", f"the daemon at {url} reads no chat source")
+    for src in status.sources:
+        minute = src.last_minute
+        if minute is None:
+            report.line(True, "source", f"{src.name}: received {src.received}")
+            continue
+        # unparsable = messages of a known type lost (gifts not thanked); unknown = a type with no rule yet
+        ok = False if minute.unparsable else (None if minute.unknown else True)
+        report.line(ok, "source", f"{src.name} last minute: {format_minute(minute)}")
+
+
 def run_doctor(config_path: str | None, overrides: list[str]) -> int:
     from ishowtts_live.config import load_config
     from ishowtts_live.synth import voices
@@ -89,6 +126,8 @@ def run_doctor(config_path: str | None, overrides: list[str]) -> int:
                 + ("" if not problems else f": {len(problems)} problem(s), see below"))
     for problem in problems:
         report.line(False, "config", problem)
+
+    sources_report(report, loaded)
 
     engine = loaded.config.engine
     from ishowtts_live.synth.loading import HUB_CHECKPOINTS, VOCOS_HUB

@@ -2,11 +2,19 @@
 
 Per-stage latency is measured from when a message was received: queued, synth
 start, first audio, done. RTF is synthesis seconds per audio second.
+
+What each chat source could not understand (``ishowtts_source_unknown_total``
+and ``ishowtts_source_unparsable_total``, by source and kind) is read at
+scrape time from the sources' own tallies (``source.stats.drift``, see
+sources/drift.py), so the sources need no handle on this registry.
 """
 
 from __future__ import annotations
 
+from typing import Any, Iterable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5)
@@ -36,3 +44,43 @@ class Metrics:
                                         ["route", "status"], registry=r)
         self.event_clients = Gauge("ishowtts_event_clients", "Open event WebSockets (ctl events, overlays)",
                                    registry=r)
+        # protocol drift, per source (filled by watch_sources)
+        self.source_drift = SourceDriftCollector()
+        r.register(self.source_drift)
+
+    def watch_sources(self, sources: Iterable[Any]) -> None:
+        """Export these sources' unknown / unparsable tallies from now on."""
+        self.source_drift.sources = list(sources)
+
+
+class SourceDriftCollector:
+    """``ishowtts_source_unknown_total`` / ``ishowtts_source_unparsable_total`` {source, kind}."""
+
+    def __init__(self) -> None:
+        self.sources: list[Any] = []
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        # described without values, so registering does not call collect() before any source exists
+        yield from self._families()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        unknown, unparsable = self._families()
+        for source in self.sources:
+            drift = getattr(getattr(source, "stats", None), "drift", None)
+            if drift is None:
+                continue
+            for kind, count in sorted(drift.unknown.items()):
+                unknown.add_metric([source.name, kind], count)
+            for kind, count in sorted(drift.unparsable.items()):
+                unparsable.add_metric([source.name, kind], count)
+        yield unknown
+        yield unparsable
+
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, CounterMetricFamily]:
+        return (
+            CounterMetricFamily("ishowtts_source_unknown", "Chat messages of a type the source has no rule for, "
+                                "by source and type name (the platform may have changed)", labels=["source", "kind"]),
+            CounterMetricFamily("ishowtts_source_unparsable", "Chat messages of a known type (or frames) the "
+                                "source could not read, by source and kind", labels=["source", "kind"]),
+        )

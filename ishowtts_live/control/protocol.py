@@ -95,6 +95,18 @@ class Item(msgspec.Struct, kw_only=True):
     age_s: float = 0.0  # seconds since the message was received
 
 
+class SourceMinute(msgspec.Struct, kw_only=True):
+    """A source's last minute: items handed on, received but not handed on (duplicates, backlog), of a type
+    it has no rule for, and of a known type it could not read — the last two by name."""
+
+    read: int = 0
+    dropped: int = 0
+    unknown: int = 0
+    unparsable: int = 0
+    unknown_kinds: dict[str, int] = {}
+    unparsable_kinds: dict[str, int] = {}
+
+
 class SourceStatus(msgspec.Struct, kw_only=True):
     name: str
     connects: int = 0
@@ -103,6 +115,7 @@ class SourceStatus(msgspec.Struct, kw_only=True):
     duplicates: int = 0  # re-delivered after a reconnect, recognised and not read again
     parse_errors: int = 0
     last_error: str = ""
+    last_minute: SourceMinute | None = None  # None: the source keeps no such counts (replay)
 
 
 class Status(msgspec.Struct, kw_only=True):

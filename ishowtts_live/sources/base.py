@@ -6,7 +6,9 @@ turns that into a source that runs until closed — exponential backoff with
 jitter and a cap, a read timeout that catches silent dead sockets, one warning
 per outage (its retries are counted, and logged at debug), one line when chat
 flows again, and no duplicate messages after a
-reconnect where the platform gives message ids.
+reconnect where the platform gives message ids. What a platform sends that
+the reader does not understand is reported through ``note_unknown`` /
+``note_unparsable`` (see :mod:`ishowtts_live.sources.drift`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import AsyncIterator, Callable, Protocol, runtime_checkable
 import structlog
 
 from ishowtts_live.events import ChatEvent, SourceItem
+from ishowtts_live.sources.drift import Drift
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +89,12 @@ class SourceStats:
     duplicates: int = 0
     parse_errors: int = 0
     last_error: str = ""
+    drift: Drift = field(default_factory=lambda: Drift("?"))
+
+    @property
+    def last_minute(self) -> dict:
+        """read / dropped / unknown / unparsable in the last minute (``/api/status``)."""
+        return self.drift.last_minute()
 
 
 HEALTHY_S = 30.0  # a connection that lasted this long ended a healthy spell, even if chat was quiet
@@ -115,7 +124,7 @@ class ReconnectingSource:
         self.name = name
         self._connect_once = connect_once
         self.backoff = backoff or Backoff()
-        self.stats = SourceStats()
+        self.stats = SourceStats(drift=Drift(name))
         self._recent = RecentIds()
         self.on_reconnect = on_reconnect  # the daemon counts reconnects in its metrics here
         self._sleep = sleep
@@ -140,6 +149,7 @@ class ReconnectingSource:
                             return
                         if isinstance(item, ChatEvent) and self._recent.seen(item.msg_id):
                             self.stats.duplicates += 1
+                            self.stats.drift.drop("duplicate")
                             continue
                         if not delivered:
                             delivered = True
@@ -149,6 +159,7 @@ class ReconnectingSource:
                                          down_s=round(time.monotonic() - self._down_since, 2))
                                 self._down_since = None
                         self.stats.received += 1
+                        self.stats.drift.read()
                         yield item
             except asyncio.CancelledError:
                 raise
@@ -184,6 +195,21 @@ class ReconnectingSource:
 
     async def aclose(self) -> None:
         self._closed.set()
+
+    # ------------------------------------------------------------------ drift
+
+    def note_unknown(self, name: str, sample: object = None) -> None:
+        """A message type this reader has no rule for: counted by name, warned once per name."""
+        self.stats.drift.unknown_kind(name, sample)
+
+    def note_unparsable(self, kind: str, error: str, sample: object = None) -> None:
+        """A message of a known type (or a frame) that could not be read: counted and warned with a sample."""
+        self.stats.parse_errors += 1
+        self.stats.drift.unparsable_kind(kind, error, sample)
+
+    def note_dropped(self, reason: str, n: int = 1) -> None:
+        """Items received but deliberately not handed on (backlog, over a limit, …)."""
+        self.stats.drift.drop(reason, n)
 
 
 async def within(aw, timeout: float):

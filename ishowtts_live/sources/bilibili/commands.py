@@ -15,6 +15,7 @@ from typing import Any, Callable
 import msgspec
 
 from ishowtts_live.events import ChatEvent, ModerationEvent, SourceItem, UserFlags
+from ishowtts_live.sources.bilibili import pb
 from ishowtts_live.sources.bilibili.gifts import gift_text
 
 PLATFORM = "bilibili"
@@ -24,13 +25,18 @@ GUARD_NAMES = {1: "总督", 2: "提督", 3: "舰长"}
 # duplicate one we read: COMBO_SEND sums SEND_GIFT, USER_TOAST_MSG repeats
 # GUARD_BUY, SUPER_CHAT_MESSAGE_JPN repeats SUPER_CHAT_MESSAGE). They are
 # counted as ignored, not as unknown.
+# An unknown command is warned about (once per name), so this list also
+# holds the noise blivedm's maintainers list as seen in busy rooms up to its
+# 2026-08 release (its ``logged_unknown_cmds``).
 IGNORED = frozenset(
     """COMBO_SEND DANMU_MSG_MIRROR DM_INTERACTION ENTRY_EFFECT ENTRY_EFFECT_MUST_RECEIVE GUARD_HONOR_THOUSAND
     HOT_RANK_CHANGED HOT_RANK_CHANGED_V2 INTERACT_WORD INTERACT_WORD_V2 LIKE_INFO_V3_CLICK LIKE_INFO_V3_UPDATE LIVE
-    NOTICE_MSG ONLINE_RANK_COUNT ONLINE_RANK_TOP3 ONLINE_RANK_V2 PK_BATTLE_END PK_BATTLE_PROCESS PK_BATTLE_SETTLE
-    POPULARITY_RED_POCKET_START PREPARING ROOM_CHANGE ROOM_REAL_TIME_MESSAGE_UPDATE STOP_LIVE_ROOM_LIST
-    SUPER_CHAT_ENTRANCE SUPER_CHAT_MESSAGE_JPN USER_TOAST_MSG USER_TOAST_MSG_V2 WATCHED_CHANGE WIDGET_BANNER
-    GIFT_STAR_PROCESS""".split()
+    LIVE_INTERACTIVE_GAME LOG_IN_NOTICE NOTICE_MSG ONLINE_RANK_COUNT ONLINE_RANK_TOP3 ONLINE_RANK_V2 ONLINE_RANK_V3
+    PK_BATTLE_END PK_BATTLE_FINAL_PROCESS PK_BATTLE_PROCESS PK_BATTLE_PROCESS_NEW PK_BATTLE_SETTLE
+    PK_BATTLE_SETTLE_USER PK_BATTLE_SETTLE_V2 POPULAR_RANK_CHANGED POPULARITY_RED_POCKET_START
+    POPULARITY_RED_POCKET_V2_WINNER_LIST POPULARITY_RED_POCKET_WINNER_LIST PREPARING RANK_CHANGED_V2 ROOM_CHANGE
+    ROOM_REAL_TIME_MESSAGE_UPDATE STOP_LIVE_ROOM_LIST SUPER_CHAT_ENTRANCE SUPER_CHAT_MESSAGE_JPN USER_TOAST_MSG
+    USER_TOAST_MSG_V2 WATCHED_CHANGE WIDGET_BANNER GIFT_STAR_PROCESS""".split()
 )
 
 _EMOT = re.compile(r"\[[^\[\]]{1,20}\]")
@@ -187,9 +193,28 @@ def super_chat_delete(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]
 
 
 def send_gift(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:
-    data = msg["data"]
+    return [gift_event(msg["data"], ctx)]
+
+
+def send_gift_v2(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:
+    """The protobuf gift broadcast: one gift event per ``gift_list`` item, read like SEND_GIFT."""
+    gifts = pb.gift_commands(msg["data"]["pb"])
+    events, tids = [], set()
+    for data in gifts:
+        if data["tid"] in tids:  # two gifts of one broadcast are two gifts, even if the server repeats a tid
+            data["tid"] = f"{data['tid']}#{len(tids)}"
+        tids.add(data["tid"])
+        events.append(gift_event(data, ctx))
+    return events
+
+
+def gift_event(data: dict[str, Any], ctx: RoomContext) -> ChatEvent:
+    """One gift from a ``SEND_GIFT`` ``data`` (or a SEND_GIFT_V2 item in that shape)."""
     uid, num = as_int(data.get("uid")), max(1, as_int(data.get("num"), 1))
+    # a blind box (盲盒) is named as the gift it gave; total_coin is what the box cost
     name, action = as_str(data["giftName"]), as_str(data.get("action")) or "投喂"
+    if not name:
+        raise ValueError("gift without a name")
     gold = as_str(data.get("coin_type")) == "gold"
     coins = as_int(data.get("total_coin")) or as_int(data.get("price")) * num
     cents = coins // 10 if gold else 0  # 1000 gold coins = 1 CNY; silver gifts are free
@@ -204,20 +229,21 @@ def send_gift(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:
     tid = as_str(data.get("tid")) or as_str(data.get("rnd")) or f"{uid}:{as_int(data.get('timestamp'))}"
     extra = {"gift_id": as_int(data.get("giftId")), "gift_name": name, "num": num, "action": action,
              "coin_type": as_str(data.get("coin_type"))}  # fmt: skip
-    return [
-        ctx.chat(
-            msg_id=f"gift:{tid}",
-            text=gift_text(action, name, num),
-            user_id=str(uid) if uid else "",
-            user_name=as_str(data.get("uname")),
-            kind="gift",
-            amount=cents / 100,
-            currency="CNY" if gold else "",
-            amount_cents=cents,
-            flags=flags,
-            extra=extra,
-        )
-    ]
+    blind = data.get("blind_gift")
+    if isinstance(blind, dict) and as_str(blind.get("original_gift_name")):
+        extra["blind_box"] = as_str(blind["original_gift_name"])
+    return ctx.chat(
+        msg_id=f"gift:{tid}",
+        text=gift_text(action, name, num),
+        user_id=str(uid) if uid else "",
+        user_name=as_str(data.get("uname")),
+        kind="gift",
+        amount=cents / 100,
+        currency="CNY" if gold else "",
+        amount_cents=cents,
+        flags=flags,
+        extra=extra,
+    )
 
 
 def guard_buy(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:
@@ -256,6 +282,7 @@ HANDLERS: dict[str, Handler] = {
     "SUPER_CHAT_MESSAGE": super_chat,
     "SUPER_CHAT_MESSAGE_DELETE": super_chat_delete,
     "SEND_GIFT": send_gift,
+    "SEND_GIFT_V2": send_gift_v2,
     "GUARD_BUY": guard_buy,
     "ROOM_BLOCK_MSG": room_block,
 }

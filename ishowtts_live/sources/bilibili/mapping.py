@@ -2,14 +2,14 @@
 message into ChatEvents and ModerationEvents, counting what it skips.
 
 A mixin for :class:`~ishowtts_live.sources.bilibili.source.BilibiliSource`,
-which provides ``ctx``, ``gifts``, ``protocol``, ``stats``, ``name`` and
-``mode``.
+which provides ``ctx``, ``gifts``, ``gift_ids``, ``protocol``, ``stats``,
+``name``, ``mode`` and the drift reports (``note_unknown``, ``note_unparsable``,
+``note_dropped``) of :class:`~ishowtts_live.sources.base.ReconnectingSource`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -21,7 +21,6 @@ from ishowtts_live.sources.bilibili.framing import Op, decode_frame
 
 log = structlog.get_logger(__name__)
 
-MAX_UNKNOWN_NAMES = 256
 GUEST_WARNING = (
     "bilibili: not logged in, so Bilibili sends every viewer as uid 0 with a masked name; "
     "per-user mutes and rate limits cannot tell viewers apart. Set sources.bilibili.cookie_file "
@@ -38,8 +37,7 @@ class ProtocolStats:
     auth_failures: int = 0
     discoveries: int = 0
     project_heartbeats: int = 0
-    ignored_commands: int = 0
-    unknown_commands: Counter[str] = field(default_factory=Counter)
+    ignored_commands: int = 0  # known commands with nothing to read aloud (unknown ones: stats.drift)
 
 
 class FrameMapping:
@@ -55,17 +53,17 @@ class FrameMapping:
         out: list[SourceItem] = []
         ended = ""
         if not isinstance(frame, bytes):
-            self._parse_error("text frame (the protocol is binary)")
+            self.note_unparsable("frame", "text frame (the protocol is binary)", frame)
             return out, ended
         self.protocol.frames += 1
         decoded = decode_frame(frame)
         for error in decoded.errors:
-            self._parse_error(error)
+            self.note_unparsable("frame", error)
         for packet in decoded.packets:
             self.protocol.packets += 1
             if packet.op == Op.HEARTBEAT_REPLY:
                 if len(packet.body) < 4:
-                    self._parse_error("heartbeat reply without a popularity value")
+                    self.note_unparsable("heartbeat", "heartbeat reply without a popularity value", packet.body)
                     continue
                 self.protocol.heartbeat_replies += 1
                 self.protocol.popularity = int.from_bytes(packet.body[:4], "big")
@@ -73,56 +71,45 @@ class FrameMapping:
                 try:
                     msg = msgspec.json.decode(packet.body)
                 except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError) as exc:
-                    self._parse_error(f"body is not JSON: {type(exc).__name__}")
+                    self.note_unparsable("packet", f"body is not JSON: {type(exc).__name__}", packet.body)
                     continue
                 if not isinstance(msg, dict):
-                    self._parse_error("body is not a JSON object")
+                    self.note_unparsable("packet", "body is not a JSON object", packet.body)
                     continue
-                out.extend(self._map(msg, handlers, ignored, stamp[0]))
+                out.extend(self._map(msg, packet.body, handlers, ignored, stamp[0]))
                 if end_cmd and command_name(msg) == end_cmd:
                     ended = "the server ended the session (" + end_cmd + ")"
         if self.ctx.guests_seen and not self._warned_guest and self.mode != "open":
             self._warn_guest()
         return out, ended
 
-    def _map(self, msg: dict[str, Any], handlers: dict[str, Handler], ignored: frozenset[str], now: float) -> list[SourceItem]:
+    def _map(self, msg: dict[str, Any], body: bytes, handlers: dict[str, Handler], ignored: frozenset[str],
+             now: float) -> list[SourceItem]:  # fmt: skip
         name = command_name(msg)
         handler = handlers.get(name)
         if handler is None:
             if name in ignored:
                 self.protocol.ignored_commands += 1
             else:
-                self._unknown(name)
+                self.note_unknown(name, body)
             return []
         try:
             items = handler(msg, self.ctx)
         except Exception as exc:  # noqa: BLE001 - one bad packet must never end the source
-            self._parse_error(f"{name}: {type(exc).__name__}: {exc}")
+            self.note_unparsable(name, f"{type(exc).__name__}: {exc}", body)
             return []
         out: list[SourceItem] = []
         for item in items:
             if isinstance(item, ChatEvent) and item.kind == "gift":
+                # by tid, before the combiner: during the SEND_GIFT_V2 rollout a room may be sent both forms
+                # of one gift, and merging must not add them up before the source's own dedupe sees them
+                if self.gift_ids.seen(item.msg_id):
+                    self.note_dropped("duplicate")
+                    continue
                 out.extend(self.gifts.add(item, now))
             else:
                 out.append(item)
         return out
-
-    def _unknown(self, name: str) -> None:
-        counts = self.protocol.unknown_commands
-        if name not in counts and len(counts) >= MAX_UNKNOWN_NAMES:
-            name = "(other)"
-        if name not in counts:
-            log.debug("bilibili: unknown command ignored", cmd=name[:64], source=self.name)
-        counts[name] += 1
-
-    def _parse_error(self, reason: str) -> None:
-        self.stats.parse_errors += 1
-        if not self._parse_warned:
-            self._parse_warned = True
-            log.warning("bilibili: unreadable packet skipped (further ones are logged at debug level)",
-                        source=self.name, reason=reason[:200])  # fmt: skip
-        else:
-            log.debug("bilibili: unreadable packet skipped", source=self.name, reason=reason[:200])
 
     def _warn_guest(self) -> None:
         if not self._warned_guest:

@@ -93,6 +93,11 @@ def send_gift(msg: dict[str, Any], ctx: RoomContext) -> list[SourceItem]:
     unit = as_int(data.get("r_price")) or as_int(data.get("price"))
     cents = unit * num // 10 if paid else 0
     extra = {"gift_id": as_int(data.get("gift_id")), "gift_name": gift, "num": num, "action": "投喂", "paid": paid}
+    # blind boxes: gift_name and r_price are those of the gift it gave (blivedm's 2026-08-12 fix was to
+    # its own parsing of this object; it is only read as a marker here)
+    blind = data.get("blind_gift")
+    if isinstance(blind, dict) and blind.get("status"):
+        extra["blind_box_id"] = as_int(blind.get("blind_gift_id"))
     msg_id = as_str(data.get("msg_id")) or f"gift:{user_id}:{as_int(data.get('timestamp'))}:{extra['gift_id']}"
     return [
         ctx.chat(

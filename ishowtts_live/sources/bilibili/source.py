@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ishowtts_live.config.schema import BilibiliConfig
 from ishowtts_live.events import SourceItem
-from ishowtts_live.sources.base import Backoff, ReconnectingSource, SourceDisconnected, read_with_timeout
+from ishowtts_live.sources.base import Backoff, ReconnectingSource, RecentIds, SourceDisconnected, read_with_timeout
 from ishowtts_live.sources.bilibili import commands, open_commands
 from ishowtts_live.sources.bilibili.commands import Handler, RoomContext
 from ishowtts_live.sources.bilibili.discovery import Endpoint, WebDiscovery
@@ -70,6 +70,7 @@ class BilibiliSource(FrameMapping, ReconnectingSource):
         )
         self.protocol = ProtocolStats()
         self.gifts = GiftCombiner(cfg.gift_combo_s, cfg.gift_combo_max_s)
+        self.gift_ids = RecentIds(1024)  # gifts mapped lately, by msg id (see FrameMapping._map)
         self.ctx = RoomContext(channel=str(room), room_ids=frozenset({room}))
         self.room = room
         self._http: aiohttp.ClientSession | None = None
@@ -80,7 +81,6 @@ class BilibiliSource(FrameMapping, ReconnectingSource):
         self._streak = 0  # failed connections since the last good one
         self._fatal = ""  # why a helper task closed the socket
         self._warned_guest = False
-        self._parse_warned = False
         self._discovery = WebDiscovery(
             room=room, live_api=cfg.live_api, main_api=cfg.main_api, home_url=cfg.home_url,
             fallback_url=cfg.fallback_url, transport=cfg.transport, user_agent=cfg.user_agent,

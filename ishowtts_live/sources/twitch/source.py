@@ -24,7 +24,7 @@ from ishowtts_live.config.secrets import resolve_secret
 from ishowtts_live.errors import UsageError
 from ishowtts_live.events import SourceItem, now_pair
 from ishowtts_live.sources.base import Backoff, ReconnectingSource, SourceDisconnected, within
-from ishowtts_live.sources.twitch.convert import TwitchConverter
+from ishowtts_live.sources.twitch.convert import NOTICE_KINDS, TwitchConverter
 from ishowtts_live.sources.twitch.irc import IrcMessage, IrcParseError, parse_line, split_frame
 
 log = structlog.get_logger(__name__)
@@ -36,6 +36,14 @@ MAX_QUEUE = 16  # frames websockets may buffer: memory ≤ MAX_QUEUE × MAX_FRAM
 LOGIN_FAILURES = ("login authentication failed", "improperly formatted auth", "invalid nick")
 # NOTICE msg-ids that mean this channel cannot be read (no retry will fix it soon).
 CHANNEL_FAILURES = {"msg_channel_suspended", "msg_banned", "tos_ban", "msg_room_not_found"}
+# Commands Twitch's IRC sends that carry nothing to read aloud (the welcome
+# and MOTD numerics, NAMES replies, state lines). Any other command is new:
+# it is reported as unknown (see sources/drift.py).
+QUIET_COMMANDS = {"001", "002", "003", "004", "353", "366", "372", "375", "376", "421", "CAP", "JOIN", "PART",
+                  "PONG", "USERSTATE", "ROOMSTATE", "GLOBALUSERSTATE", "HOSTTARGET", "WHISPER"}
+# USERNOTICE msg-ids Twitch documents besides those with a rule (NOTICE_KINDS): read as system notices.
+KNOWN_NOTICES = {"rewardgift", "ritual", "sharedchatnotice", "charitydonation", "onetapgiftredeemed",
+                 "primecommunitygiftreceived", "extendsub", "midnightsquid"}
 
 
 class TwitchLoginError(SourceDisconnected):
@@ -121,8 +129,7 @@ class TwitchSource(ReconnectingSource):
                     try:
                         msg = parse_line(line)
                     except IrcParseError as exc:
-                        self.stats.parse_errors += 1
-                        log.debug("twitch: unparsable line", source=self.name, error=str(exc), line=line[:200])
+                        self.note_unparsable("line", str(exc), line)
                         continue
                     if not welcomed and msg.command == "001":
                         welcomed = True
@@ -156,8 +163,13 @@ class TwitchSource(ReconnectingSource):
         if command in ("PRIVMSG", "USERNOTICE", "CLEARMSG", "CLEARCHAT"):
             if msg.channel and msg.channel != self.channel:
                 return None
+            notice = msg.tags.get("msg-id", "")
+            if command == "USERNOTICE" and notice not in NOTICE_KINDS and notice not in KNOWN_NOTICES:
+                self.note_unknown(f"USERNOTICE/{notice}", msg.tags.get("system-msg", ""))  # still read, as system
             mono, wall = now_pair()
             return self.converter.convert(msg, mono, wall)
+        if command not in QUIET_COMMANDS:
+            self.note_unknown(command, msg.params[-1] if msg.params else "")
         return None
 
     def _notice(self, msg: IrcMessage) -> None:

@@ -4,6 +4,17 @@ context, the live chat's first continuation, and whether the stream is live.
 The page embeds three JSON blobs in script tags — ``ytcfg.set({...})``,
 ``ytInitialData = {...}`` and ``ytInitialPlayerResponse = {...}`` — which are
 read with the JSON decoder from where each starts (no regex over JSON).
+
+Chat views. YouTube offers two views of a live chat: *Top chat* (its
+default, with messages it judges likely spam held back) and *Live chat*
+(every message), each with its own continuation token. Until October 2025
+the watch page's ``liveChatRenderer`` listed both in its header; since then
+it carries only ``continuations[0]``, the default (Top chat) token, and the
+view selector is in the header of the chat frame page
+(``/live_chat?continuation=<that token>``). :func:`parse_watch_page` says
+whether it found the views (``WatchPage.views``); when it did not and the
+config asks for the live view, the source reads the chat frame and
+:func:`parse_chat_frame` picks the view there. See docs/youtube.md.
 """
 
 from __future__ import annotations
@@ -86,6 +97,7 @@ class WatchPage:
     context: dict = field(default_factory=dict)
     continuation: str = ""
     title: str = ""
+    views: bool = False  # the page listed both chat views (so ``continuation`` is the one asked for)
 
     @property
     def client_version(self) -> str:
@@ -107,7 +119,7 @@ def parse_watch_page(html: str, chat: str = "live") -> WatchPage:
     live = dig(player, "microformat", "playerMicroformatRenderer", "liveBroadcastDetails") or {}
     title = str(details.get("title") or "")
     renderer = dig(initial, "contents", "twoColumnWatchNextResults", "conversationBar", "liveChatRenderer") or {}
-    continuation = _continuation(renderer, chat)
+    continuation, views = _continuation(renderer, chat)
     playability = dig(player, "playabilityStatus") or {}
     if renderer.get("isReplay") or live.get("endTimestamp"):
         return WatchPage("ended", "the live stream has ended", title=title)
@@ -129,16 +141,41 @@ def parse_watch_page(html: str, chat: str = "live") -> WatchPage:
     if ytcfg.get("VISITOR_DATA") and not dig(context, "client", "visitorData"):
         context["client"]["visitorData"] = ytcfg["VISITOR_DATA"]
     status = "upcoming" if details.get("isUpcoming") else "live"
-    return WatchPage(status, api_key=api_key, context=context, continuation=continuation, title=title)
+    return WatchPage(status, api_key=api_key, context=context, continuation=continuation, title=title, views=views)
 
 
-def _continuation(renderer: dict, chat: str) -> str:
-    """The first continuation of the chosen chat view (index 0 'Top chat', 1 'Live chat')."""
-    items = dig(renderer, "header", "liveChatHeaderRenderer", "viewSelector", "sortFilterSubMenuRenderer",
-                "subMenuItems")
+def _view_token(header: Any, chat: str) -> str:
+    """The continuation of the chosen view from a chat header's view selector, '' if it has none.
+
+    The views are told apart by position — Top chat first, Live chat second —
+    as both public fixes do: their titles are localized (chat-downloader's
+    fork had to stop matching "Live chat" for viewers with a non-English
+    locale)."""
+    items = dig(header, "liveChatHeaderRenderer", "viewSelector", "sortFilterSubMenuRenderer", "subMenuItems")
     tokens = [dig(item, "continuation", "reloadContinuationData", "continuation") for item in items or []]
     tokens = [t for t in tokens if isinstance(t, str) and t]
-    if tokens:
-        return tokens[0] if chat == "top" or len(tokens) == 1 else tokens[1]
+    if len(tokens) < 2:
+        return ""
+    return tokens[0] if chat == "top" else tokens[1]
+
+
+def _continuation(renderer: dict, chat: str) -> tuple[str, bool]:
+    """(the first continuation, whether it is of the chosen view): from the header (pre-October-2025 pages),
+    else the default view's token (``views`` False)."""
+    token = _view_token(renderer.get("header"), chat)
+    if token:
+        return token, True
     fallback = dig(renderer, "continuations", 0, "reloadContinuationData", "continuation")
-    return fallback if isinstance(fallback, str) else ""
+    return (fallback if isinstance(fallback, str) else ""), False
+
+
+def parse_chat_frame(html: str, chat: str = "live") -> str:
+    """The continuation of the chosen view from the chat frame page (``/live_chat?continuation=…``), '' when
+    the page has no view selector."""
+    initial = find_assigned(html, "ytInitialData") or {}
+    for header in (dig(initial, "continuationContents", "liveChatContinuation", "header"),
+                   dig(initial, "contents", "liveChatRenderer", "header")):
+        token = _view_token(header, chat)
+        if token:
+            return token
+    return ""

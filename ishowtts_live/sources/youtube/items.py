@@ -2,8 +2,10 @@
 
 A response holds ``continuationContents.liveChatContinuation`` with
 ``continuations`` (the next token and the wait the server asks for) and
-``actions``. Each action is read on its own: one the reader cannot make sense
-of is counted and skipped, never fatal. Renderers handled:
+``actions``. Each action is read on its own: one whose shape is wrong is
+reported as unparsable, one of a type this reader has no rule for as
+unknown (by action or renderer name), and skipped — never fatal, never
+silent. Renderers handled:
 
 - liveChatTextMessageRenderer → chat
 - liveChatPaidMessageRenderer (Super Chat) → superchat with amount and currency
@@ -34,6 +36,17 @@ IGNORED_RENDERERS = {
     "liveChatDonationAnnouncementRenderer", "liveChatPurchasedProductMessageRenderer",
     "liveChatAutoModMessageRenderer", "liveChatBannerRenderer",
 }
+# Actions that carry nothing to read aloud: tickers and banners repeat chat
+# items, the rest are polls, tooltips, panels and dialogs. The names are the
+# ones the public readers (chat-downloader's action table, yt-dlp) know.
+IGNORED_ACTIONS = {
+    "addLiveChatTickerItemAction", "addBannerToLiveChatCommand", "removeBannerForLiveChatCommand",
+    "showLiveChatTooltipCommand", "showLiveChatActionPanelAction", "updateLiveChatPollAction",
+    "closeLiveChatActionPanelAction", "showLiveChatDialogAction", "hideLiveChatDialogAction",
+    "liveChatReportModerationStateCommand", "addToPlaylistCommand", "updateDateTextAction",
+    "updateDescriptionAction", "updateTitleAction", "updateToggleButtonTextAction", "updateViewershipAction",
+}
+NOT_ACTION_KEYS = {"clickTrackingParams"}  # keys beside the one action key of an action object
 
 
 class ChatResponseError(ValueError):
@@ -45,8 +58,18 @@ class ChatPage:
     items: list[SourceItem] = field(default_factory=list)
     continuation: str | None = None  # None: the chat is over
     timeout_ms: int | None = None
-    errors: int = 0  # actions that could not be read
     ignored: int = 0  # actions understood but not spoken (tickers, banners, placeholders…)
+    unknown: list[tuple[str, Any]] = field(default_factory=list)  # (action or renderer name, the action)
+    unparsable: list[tuple[str, str, Any]] = field(default_factory=list)  # (name, error, the action)
+    over_limit: int = 0  # actions past MAX_ACTIONS, not read
+
+    @property
+    def errors(self) -> int:
+        return len(self.unparsable)
+
+
+class UnknownKind(Exception):
+    """An action or renderer this reader has no rule for (``args[0]`` is its name)."""
 
 
 def text_of(value: Any) -> str:
@@ -84,6 +107,13 @@ def flags_of(renderer: dict) -> UserFlags:
     return UserFlags(moderator=moderator, broadcaster=broadcaster, subscriber=member)
 
 
+def _action_name(action: Any) -> str:
+    """The action's own key (``addChatItemAction``, …), beside ``clickTrackingParams``."""
+    if not isinstance(action, dict):
+        return "action"
+    return next((str(k) for k in action if k not in NOT_ACTION_KEYS), "action")
+
+
 class YouTubeConverter:
     def __init__(self, video_id: str):
         self.video_id = video_id
@@ -109,14 +139,17 @@ class YouTubeConverter:
                         page.timeout_ms = int(min(timeout, 3_600_000))
         actions = chat.get("actions") or []
         if not isinstance(actions, list):
-            page.errors += 1
+            page.unparsable.append(("actions", "actions is not a list", actions))
             return page
-        page.errors += max(len(actions) - MAX_ACTIONS, 0)
+        page.over_limit = max(len(actions) - MAX_ACTIONS, 0)
         for action in actions[:MAX_ACTIONS]:
             try:
                 item = self.action(action, mono, wall)
-            except (KeyError, TypeError, ValueError, AttributeError):
-                page.errors += 1
+            except UnknownKind as exc:
+                page.unknown.append((exc.args[0], action))
+                continue
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                page.unparsable.append((_action_name(action), f"{type(exc).__name__}: {exc}", action))
                 continue
             if item is None:
                 page.ignored += 1
@@ -145,7 +178,10 @@ class YouTubeConverter:
                     raise ValueError("no externalChannelId")
                 return ModerationEvent(platform=PLATFORM, action="ban_user", channel=self.video_id,
                                        target_user_id=author, received_mono=mono, received_wall=wall)
-        return None  # tickers, banners, polls, tooltips, …
+        name = _action_name(action)
+        if name in IGNORED_ACTIONS:
+            return None  # tickers, banners, polls, tooltips, …
+        raise UnknownKind(name)
 
     def item(self, item: Any, mono: float, wall: float) -> ChatEvent | None:
         if not isinstance(item, dict) or len(item) != 1:
@@ -174,7 +210,7 @@ class YouTubeConverter:
                 text = text_of(renderer.get("message"))
             return self._event(renderer, renderer, text, "superchat", mono, wall, amount=amount,
                                currency=currency, amount_cents=cny_cents(amount, currency))
-        return None
+        raise UnknownKind(kind)
 
     def _event(self, renderer: dict, author: dict, text: str, kind: str, mono: float, wall: float,
                **money: Any) -> ChatEvent:

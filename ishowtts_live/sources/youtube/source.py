@@ -1,7 +1,9 @@
 """A YouTube live stream's chat without an API key, by polling.
 
 One session: GET the watch page (innertube key, client context, first
-continuation), then POST ``/youtubei/v1/live_chat/get_live_chat`` with the
+continuation) — and, when the page no longer lists the chat views (YouTube's
+October 2025 change) and the live view is wanted, the chat frame page that
+does — then POST ``/youtubei/v1/live_chat/get_live_chat`` with the
 continuation again and again, waiting between polls as long as the server
 asks (``timeoutMs``), kept within ``poll_min_s``–``poll_max_s``. An HTTP
 error, a timeout or an unusable response ends the session and the shared
@@ -26,7 +28,14 @@ from ishowtts_live.config.schema import YouTubeConfig
 from ishowtts_live.errors import UsageError
 from ishowtts_live.events import ChatEvent, SourceItem, now_pair
 from ishowtts_live.sources.base import Backoff, ReconnectingSource, RecentIds, SourceDisconnected
-from ishowtts_live.sources.youtube.discovery import PageError, WatchPage, extract_video_id, parse_watch_page
+from ishowtts_live.sources.drift import clip
+from ishowtts_live.sources.youtube.discovery import (
+    PageError,
+    WatchPage,
+    extract_video_id,
+    parse_chat_frame,
+    parse_watch_page,
+)
 from ishowtts_live.sources.youtube.items import ChatResponseError, YouTubeConverter
 
 log = structlog.get_logger(__name__)
@@ -73,13 +82,20 @@ class YouTubeSource(ReconnectingSource):
                 try:
                     chat = self.converter.page(data, mono, wall)
                 except ChatResponseError as exc:
-                    self.stats.parse_errors += 1
+                    self.note_unparsable("response", str(exc), data)
                     raise SourceDisconnected(f"unusable chat response: {exc}") from None
-                self.stats.parse_errors += chat.errors
+                for kind, sample in chat.unknown:
+                    self.note_unknown(kind, sample)
+                for kind, error, sample in chat.unparsable:
+                    self.note_unparsable(kind, error, sample)
+                self.note_dropped("over_limit", chat.over_limit)
                 self._started = True
                 for item in chat.items:
-                    # moderation is never deduplicated: a repeated purge does no harm
-                    if isinstance(item, ChatEvent) and self._seen.seen(item.msg_id) or skip_backlog:
+                    # moderation is never deduplicated: a repeated purge does no harm; the backlog's ids
+                    # are recorded too, so a later session does not read them as new
+                    seen = isinstance(item, ChatEvent) and self._seen.seen(item.msg_id)
+                    if seen or skip_backlog:
+                        self.note_dropped("backlog" if skip_backlog else "duplicate")
                         continue
                     yield item
                 skip_backlog = False
@@ -105,8 +121,32 @@ class YouTubeSource(ReconnectingSource):
             raise SourceDisconnected(self.finished)
         if not page.continuation:
             raise SourceDisconnected(f"{page.status}: {page.reason}")
-        log.info("youtube chat found", source=self.name, status=page.status, title=page.title)
+        if not page.views and self.cfg.chat == "live":
+            await self._live_view(http, page)
+        log.info("youtube chat found", source=self.name, status=page.status, title=page.title, chat=self.cfg.chat)
         return page
+
+    async def _live_view(self, http: aiohttp.ClientSession, page: WatchPage) -> None:
+        """Swap the watch page's default (Top chat) token for the Live chat one, read from the chat frame.
+
+        Without it nothing fails but YouTube holds back what it takes for spam:
+        so when the frame cannot be had or has no view selector this is warned
+        (once per kind and minute) and counted, and Top chat is read rather
+        than nothing (the next session tries again)."""
+        fallback = "; reading YouTube's default Top chat view, which hides some messages"
+        try:
+            html = await self._fetch(http, "GET", f"{self.base_url}/live_chat", MAX_PAGE,
+                                     params={"continuation": page.continuation})
+        except SourceDisconnected as exc:
+            self.note_unparsable("live_chat_page", f"chat frame page: {exc}{fallback}")
+            return
+        text = html.decode("utf-8", errors="replace")
+        token = parse_chat_frame(text, "live")
+        if token:
+            page.continuation, page.views = token, True
+            return
+        self.note_unparsable("live_chat_page", "no chat view selector on the chat frame page" + fallback,
+                             clip(text, 200))
 
     async def _poll(self, http: aiohttp.ClientSession, page: WatchPage, continuation: str):
         self.polls += 1

@@ -82,6 +82,30 @@ def gift(uid: int, name: str, gift_name: str, num: int, *, gift_id: int = 31036,
     }  # fmt: skip
 
 
+def gift_v2(uid: int, name: str, gifts: list[dict], *, guard: int = 0, medal_level: int = 0,
+            blind: tuple[str, int] | None = None, pb: str | None = None) -> dict:  # fmt: skip
+    """SEND_GIFT_V2: the sender once, ``gifts`` (GiftItem fields) in one protobuf broadcast, base64 in data.pb.
+
+    ``pb`` replaces the encoded broadcast (for truncated or garbage payloads)."""
+    from tests.sources.bilibili import pbwire
+
+    medal = {"target_id": ANCHOR_UID, "anchor_roomid": SHORT_ROOM, "medal_level": medal_level,
+             "medal_name": "果咩吖"} if medal_level else None  # fmt: skip
+    blind_box = {"original_gift_name": blind[0], "original_gift_price": blind[1]} if blind else None
+    if pb is None:
+        pb = pbwire.broadcast_b64(uid, name, gifts, guard_level=guard, medal=medal, blind=blind_box)
+    return {"cmd": "SEND_GIFT_V2", "data": {"pb": pb}}
+
+
+def v2_item(gift_name: str, num: int, *, price: int = 100, coin_type: str = "gold", tid: str = "", gift_id: int = 31036,
+            total_coin: int | None = None, action: str = "投喂") -> dict:  # fmt: skip
+    """One GiftItem of a SEND_GIFT_V2 broadcast."""
+    return {"gift_id": gift_id, "gift_name": gift_name, "num": num, "gift_type": 0, "price": price,
+            "total_coin": price * num if total_coin is None else total_coin, "coin_type": coin_type,
+            "tid": tid or f"{gift_id}-{gift_name}-{num}", "timestamp": 1786000000, "rnd": tid, "action": action,
+            "gift_info": {"img_basic": "https://s1.hdslb.com/bfs/live/gift.png"}}  # fmt: skip
+
+
 def guard_buy(uid: int, name: str, level: int = 3, num: int = 1, price: int = 198000) -> dict:
     names = {1: "总督", 2: "提督", 3: "舰长"}
     return {"cmd": "GUARD_BUY", "data": {"uid": uid, "username": name, "guard_level": level, "num": num,

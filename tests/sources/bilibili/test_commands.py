@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +42,7 @@ def opened(*cmds: dict) -> tuple[list, str]:
 def test_tables_cover_the_issue_commands():
     """Every command the issue names has a handler (a new row needs a test here)."""
     assert set(commands.HANDLERS) == {"DANMU_MSG", "SUPER_CHAT_MESSAGE", "SUPER_CHAT_MESSAGE_DELETE", "SEND_GIFT",
-                                      "GUARD_BUY", "ROOM_BLOCK_MSG"}  # fmt: skip
+                                      "SEND_GIFT_V2", "GUARD_BUY", "ROOM_BLOCK_MSG"}  # fmt: skip
     assert {k.removeprefix(open_commands.PREFIX) for k in open_commands.HANDLERS} == {
         "DM", "SUPER_CHAT", "SUPER_CHAT_DEL", "SEND_GIFT", "GUARD"}
 
@@ -94,6 +95,58 @@ def test_send_gift():
     assert (silver.amount_cents, silver.currency, silver.paid) == (0, "", False)
 
 
+def test_send_gift_v2_several_gifts_gold_silver_and_a_blind_box():
+    """SEND_GIFT_V2: one gift per gift_list item, read like SEND_GIFT (CNY, tid, medal, guard, blind box name)."""
+    broadcast = samples.gift_v2(BOB, "Bob", [
+        samples.v2_item("小花花", 10, price=100, tid="v2-gold"),
+        samples.v2_item("辣条", 5, price=100, coin_type="silver", tid="v2-silver"),
+        samples.v2_item("浪漫城堡", 1, price=1_314_000, total_coin=150_000, gift_id=32132, tid="v2-blind"),
+    ], guard=3, medal_level=21, blind=("心动盲盒", 150_000))  # fmt: skip
+    gold, silver, blind = web(broadcast)
+    assert (gold.kind, gold.text, gold.amount_cents, gold.currency, gold.msg_id) == (
+        "gift", "投喂了10个小花花", 100, "CNY", "gift:v2-gold")
+    assert (gold.user_id, gold.user_name, gold.flags.guard_level, gold.flags.medal_level) == (str(BOB), "Bob", 3, 21)
+    assert (silver.text, silver.amount_cents, silver.currency, silver.paid) == ("投喂了5个辣条", 0, "", False)
+    # named as the gift it gave; the amount is what the box cost
+    assert (blind.text, blind.amount_cents, blind.extra["blind_box"]) == ("投喂了1个浪漫城堡", 15000, "心动盲盒")
+
+
+def test_send_gift_v2_matches_send_gift():
+    """The same gift as SEND_GIFT and as SEND_GIFT_V2 gives the same event (text, money, ids, flags)."""
+    v1 = samples.gift(ALICE, "Alice", "小心心", 3, price=500, tid="same")
+    v2 = samples.gift_v2(ALICE, "Alice", [samples.v2_item("小心心", 3, price=500, tid="same")])
+    (old,), (new,) = web(v1), web(v2)
+    assert (old.text, old.amount_cents, old.msg_id, old.user_id, old.kind) == (
+        new.text, new.amount_cents, new.msg_id, new.user_id, new.kind)
+
+
+def test_both_forms_of_one_gift_are_read_once():
+    """A room sent SEND_GIFT and SEND_GIFT_V2 for one gift (same tid) thanks it once, with combos on too."""
+    src = BilibiliSource(BilibiliConfig(room=samples.REAL_ROOM, gift_combo_s=5.0), room=samples.REAL_ROOM)
+    frame = wire.message_frame([samples.gift(ALICE, "Alice", "小心心", 3, tid="t-1"),
+                                samples.gift_v2(ALICE, "Alice", [samples.v2_item("小心心", 3, tid="t-1")])])  # fmt: skip
+    items, _ = src.items_from_frame(frame, commands.HANDLERS, commands.IGNORED)
+    (held,) = src.gifts.flush()
+    assert items == [] and held.extra["num"] == 3 and src.stats.drift.dropped == {"duplicate": 1}
+
+
+def test_send_gift_v2_truncated_or_garbage_pb_is_counted_and_warned():
+    """A SEND_GIFT_V2 whose pb is truncated, not base64 or not protobuf is one unparsable SEND_GIFT_V2 each,
+    warned with a sample; the good broadcast beside them is still read."""
+    good = samples.gift_v2(BOB, "Bob", [samples.v2_item("小花花", 1, tid="ok")])
+    truncated = dict(good, data={"pb": good["data"]["pb"][: len(good["data"]["pb"]) // 2]})
+    bad = [truncated, samples.gift_v2(BOB, "Bob", [], pb="!!not base64!!"),
+           samples.gift_v2(BOB, "Bob", [], pb="////////"), {"cmd": "SEND_GIFT_V2", "data": {"pb": 12}}]
+    src = source()
+    with structlog.testing.capture_logs() as logs:
+        items, _ = src.items_from_frame(wire.message_frame([*bad, good]), commands.HANDLERS, commands.IGNORED)
+    assert [e.msg_id for e in items] == ["gift:ok"]
+    assert src.stats.drift.unparsable == {"SEND_GIFT_V2": 4} and src.stats.parse_errors == 4
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]  # once per kind, the rest at debug
+    assert warning["kind"] == "SEND_GIFT_V2" and "SEND_GIFT_V2" in warning["sample"]
+    assert src.stats.last_minute["unparsable_kinds"] == {"SEND_GIFT_V2": 4}
+
+
 def test_guard_buy():
     """GUARD_BUY: a membership with its guard level and price."""
     (e,) = web(samples.guard_buy(ALICE, "Alice", level=1, num=1, price=19998000))
@@ -108,11 +161,18 @@ def test_room_block_msg():
 
 
 def test_unknown_and_ignored_commands_are_counted():
-    """An unknown command is counted by name; a known-noise one is counted as ignored; neither yields events."""
+    """An unknown command is counted by name and warned once (with a sample); a known-noise one is counted as
+    ignored, silently; neither yields events."""
     src = source()
-    frame = wire.message_frame([{"cmd": "BRAND_NEW"}, {"cmd": "BRAND_NEW"}, samples.watched()])
-    items, _ = src.items_from_frame(frame, commands.HANDLERS, commands.IGNORED)
-    assert items == [] and src.protocol.unknown_commands == {"BRAND_NEW": 2} and src.protocol.ignored_commands == 1
+    frame = wire.message_frame([{"cmd": "SEND_GIFT_V3", "data": {"x": 1}}, {"cmd": "SEND_GIFT_V3"},
+                                samples.watched()])  # fmt: skip
+    with structlog.testing.capture_logs() as logs:
+        items, _ = src.items_from_frame(frame, commands.HANDLERS, commands.IGNORED)
+    assert items == [] and src.stats.drift.unknown == {"SEND_GIFT_V3": 2} and src.protocol.ignored_commands == 1
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]
+    assert warning["kind"] == "SEND_GIFT_V3" and warning["source"] == src.name and '"x": 1' in warning["sample"]
+    assert src.stats.last_minute == {"read": 0, "dropped": 0, "unknown": 2, "unparsable": 0,
+                                     "unknown_kinds": {"SEND_GIFT_V3": 2}, "unparsable_kinds": {}}  # fmt: skip
 
 
 # ------------------------------------------------------------------ open platform
@@ -144,6 +204,15 @@ def test_open_send_gift():
                              samples.open_gift("oid-2", "Bob", "辣条", 1, 100, "g-2", paid=False))  # fmt: skip
     assert (paid.text, paid.amount_cents, paid.currency, paid.msg_id) == ("投喂了3个小心心", 150, "CNY", "g-1")
     assert (free.amount_cents, free.paid) == (0, False)
+
+
+def test_open_send_gift_blind_box_and_union_id():
+    """An open-platform blind-box gift (blind_gift object, union_id, combo_info present) is read, marked as a box."""
+    cmd = samples.open_gift("oid-2", "Bob", "浪漫城堡", 1, 1_314_000, "g-blind")
+    cmd["data"].update(union_id="U-1", combo_gift=False, combo_info={"combo_base_num": 1, "combo_count": 1,
+                       "combo_id": "c", "combo_timeout": 3}, blind_gift={"blind_gift_id": 32251, "status": True})  # fmt: skip
+    (gift,), _ = opened(cmd)
+    assert (gift.text, gift.user_id, gift.extra["blind_box_id"]) == ("投喂了1个浪漫城堡", "oid-2", 32251)
 
 
 def test_open_guard():

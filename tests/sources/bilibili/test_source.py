@@ -137,6 +137,37 @@ async def test_superchat_gift_guard_and_moderation_events(fake):
         await reader.close()
 
 
+async def test_send_gift_v2_over_the_socket(fake):
+    """SEND_GIFT_V2 broadcasts over the real socket: several gifts in one (gold, silver, a blind box), truncated
+    and garbage pb counted and warned as unparsable, a new command warned as unknown; reading goes on."""
+    source = make_source(web_cfg(fake))
+    reader = Reader(source)
+    try:
+        good = samples.gift_v2(BOB, "Bob", [
+            samples.v2_item("小花花", 10, tid="s-gold"),
+            samples.v2_item("辣条", 3, coin_type="silver", tid="s-silver", gift_id=1),
+        ], guard=2, medal_level=12)  # fmt: skip
+        blind = samples.gift_v2(ALICE, "Alice", [samples.v2_item("浪漫城堡", 1, price=1_314_000, total_coin=150_000,
+                                                                 tid="s-blind")], blind=("心动盲盒", 150_000))
+        truncated = {"cmd": "SEND_GIFT_V2", "data": {"pb": good["data"]["pb"][:-12]}}
+        garbage = {"cmd": "SEND_GIFT_V2", "data": {"pb": "AAAAAAAA"}}
+        with structlog.testing.capture_logs() as logs:
+            await fake.send([truncated, good, garbage, {"cmd": "SEND_GIFT_V3", "data": {"pb": "CgA="}}, blind])
+            gold, silver, box = await reader.take(3)
+        assert (gold.text, gold.amount_cents, gold.flags.guard_level, gold.flags.medal_level) == ("投喂了10个小花花", 100, 2, 12)
+        assert (silver.text, silver.amount_cents, silver.currency) == ("投喂了3个辣条", 0, "")
+        assert (box.text, box.amount_cents, box.extra["blind_box"], box.user_name) == ("投喂了1个浪漫城堡", 15000, "心动盲盒", "Alice")
+        assert source.stats.drift.unparsable == {"SEND_GIFT_V2": 2}
+        assert source.stats.drift.unknown == {"SEND_GIFT_V3": 1}
+        warned = {(e.get("kind"), e["event"].split(" (")[0]) for e in logs if e["log_level"] == "warning"}
+        assert {("SEND_GIFT_V2", "chat source: unreadable item skipped"),
+                ("SEND_GIFT_V3", "chat source: unknown message type ignored")} <= warned
+        minute = source.stats.last_minute
+        assert (minute["read"], minute["unknown"], minute["unparsable"]) == (3, 1, 2)
+    finally:
+        await reader.close()
+
+
 async def test_gift_combo_is_merged_within_the_window(fake):
     """One viewer's repeated gifts within gift_combo_s become one summed event; another viewer's stays apart."""
     source = make_source(web_cfg(fake, gift_combo_s=0.5, gift_combo_max_s=5.0))
@@ -166,7 +197,7 @@ async def test_unknown_and_broken_commands_are_counted_not_fatal(fake):
         await fake.send_raw(wire.packet(5, b"\xff\xfe not json", ver=0))
         await fake.send([samples.danmu(ALICE, "a", "and here", ts_ms=9)])
         assert [e.text for e in await reader.take(2)] == ["still here", "and here"]
-        assert source.protocol.unknown_commands == {"SOMETHING_NEW": 1, "": 1}
+        assert source.stats.drift.unknown == {"SOMETHING_NEW": 1, "(none)": 1}
         assert source.protocol.ignored_commands == 1
         assert source.stats.parse_errors == 2
     finally:

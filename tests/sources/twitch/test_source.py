@@ -246,8 +246,30 @@ async def test_garbage_and_invalid_utf8_are_counted_not_fatal(server):
         items = await pump.take(2)
         assert [i.text for i in items] == ["good one", "still here"]
         assert src.stats.parse_errors == 3 and src.stats.reconnects == 0
+        assert src.stats.drift.unparsable == {"line": 3}
     finally:
         await pump.close()
+
+
+async def test_new_commands_and_notice_types_are_reported_as_unknown(server):
+    """An IRC command Twitch adds is counted and warned once by name; a USERNOTICE of a new msg-id is still read
+    (as a system notice) and counted as unknown; routine state lines are not."""
+    src = source(server)
+    with capture_logs() as logs:
+        pump = Pump(src)
+        try:
+            await server.wait_joined()
+            await server.send(f":tmi.twitch.tv NEWTHING #{CHANNEL} :x", f":tmi.twitch.tv NEWTHING #{CHANNEL} :y",
+                              f"@badge-info=;badges= :tmi.twitch.tv ROOMSTATE #{CHANNEL}",
+                              f"@msg-id=megacheer;system-msg=A\\smega\\scheer!;id=n-1;login=a :tmi.twitch.tv "
+                              f"USERNOTICE #{CHANNEL}", lines.privmsg(CHANNEL, "a", "after"))  # fmt: skip
+            notice, chat = await pump.take(2)
+        finally:
+            await pump.close()
+    assert (notice.kind, notice.text, chat.text) == ("system", "A mega cheer!", "after")
+    assert src.stats.drift.unknown == {"NEWTHING": 2, "USERNOTICE/megacheer": 1}
+    warned = [e["kind"] for e in logs if e["log_level"] == "warning" and "unknown" in e["event"]]
+    assert warned == ["NEWTHING", "USERNOTICE/megacheer"]
 
 
 async def test_build_normalizes_the_channel_and_names_the_source(server):

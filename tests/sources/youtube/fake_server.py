@@ -9,6 +9,21 @@ liveChatContinuation`` (an invalidation continuation with ``timeoutMs`` and
 the actions since the token). tests/sources/youtube/test_peer.py checks it
 against chat-downloader, an independent reader from PyPI.
 
+Two page shapes (``shape``):
+
+* ``"2025-10"`` (the default, today's): the watch page's ``liveChatRenderer``
+  has only ``continuations[0]``, a token for YouTube's default view, *Top
+  chat*; the two views (Top chat, Live chat) are offered only in the header
+  of the ``/live_chat?continuation=…`` page. This is the change of mid-October
+  2025 that chat-downloader's issues #271 / #281 and PR #277 describe.
+* ``"2023"``: the watch page's ``liveChatRenderer`` also carries the header
+  with both views (what chat-downloader 0.2.8 and this project were written
+  against).
+
+Each token belongs to a view: the Top chat view leaves out the items whose
+ids are in ``top_hidden`` (YouTube hides likely spam there), so a test can
+tell which view a reader polls; ``views`` records the view of every poll.
+
 Test controls: ``add`` actions, ``end`` the stream, ``fail`` the next N
 requests with a status, ``stall`` (answer after a delay), ``refuse`` /
 ``accept`` (stop listening and listen again on the same port).
@@ -32,8 +47,16 @@ def _script(statement: str) -> str:
 
 
 class FakeYouTubeServer:
-    def __init__(self, video_id: str = "jfKfPfyJRdk", *, backlog: int = 5, timeout_ms: int = 50):
+    def __init__(self, video_id: str = "jfKfPfyJRdk", *, backlog: int = 5, timeout_ms: int = 50,
+                 shape: str = "2025-10"):
+        if shape not in ("2025-10", "2023"):
+            raise ValueError(shape)
         self.video_id = video_id
+        self.shape = shape
+        self.top_hidden: set[str] = set()  # item ids the Top chat view leaves out
+        self.views: list[str] = []  # the view of every get_live_chat poll, in order
+        self.frame_views = True  # False: the chat frame page has no view selector either
+        self.frame_status = 200  # another status: the chat frame page answers only that
         self.backlog = backlog
         self.timeout_ms = timeout_ms
         self.actions: list[dict] = []
@@ -45,7 +68,7 @@ class FakeYouTubeServer:
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, json body or query)
         self.agents: list[tuple[str, str]] = []  # (path, User-Agent) of every request
         self.port = 0
-        self._tokens: dict[str, int] = {}
+        self._tokens: dict[str, tuple[int, str]] = {}  # token → (first action index, view)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
@@ -95,24 +118,42 @@ class FakeYouTubeServer:
 
     # ---------------------------------------------------------------- helpers
 
-    def _token(self, index: int) -> str:
-        token = base64.urlsafe_b64encode(f"0ofMyAN{self.video_id}:{index}:{len(self._tokens)}".encode()).decode()
-        self._tokens[token] = index
+    def _token(self, index: int, view: str = "live") -> str:
+        raw = f"0ofMyAN{self.video_id}:{view}:{index}:{len(self._tokens)}"
+        token = base64.urlsafe_b64encode(raw.encode()).decode()
+        self._tokens[token] = (index, view)
         return token
 
-    def _chat_continuation(self, start: int) -> dict:
-        """liveChatContinuation for the actions from ``start`` on (None once ended)."""
+    @staticmethod
+    def _item_id(action: dict) -> str:
+        item = (action.get("addChatItemAction") or {}).get("item") or {}
+        return next((r.get("id", "") for r in item.values() if isinstance(r, dict)), "")
+
+    def _view_menu(self, top: str, everything: str) -> dict:
+        """The header with the view selector: Top chat first (selected), Live chat second."""
+        menu = [{"title": "Top chat", "selected": True,
+                 "continuation": {"reloadContinuationData": {"continuation": top, "clickTrackingParams": "CDU"}},
+                 "accessibility": {"accessibilityData": {"label": "Top chat"}}, "subtitle": "Some messages hidden"},
+                {"title": "Live chat", "selected": False,
+                 "continuation": {"reloadContinuationData": {"continuation": everything, "clickTrackingParams": "CDQ"}},
+                 "accessibility": {"accessibilityData": {"label": "Live chat"}}, "subtitle": "All messages"}]
+        return {"liveChatHeaderRenderer": {"viewSelector": {"sortFilterSubMenuRenderer": {"subMenuItems": menu}}}}
+
+    def _chat_continuation(self, start: int, view: str = "live", header: dict | None = None) -> dict:
+        """liveChatContinuation for the actions from ``start`` on, as ``view`` shows them ({} once ended)."""
         actions = self.actions[start:]
+        if view == "top":
+            actions = [a for a in actions if self._item_id(a) not in self.top_hidden]
         if self.state != "live":
             return {}
-        nxt = self._token(len(self.actions))
+        nxt = self._token(len(self.actions), view)
         return {"liveChatContinuation": {
             "continuations": [{"invalidationContinuationData": {
                 "invalidationId": {"objectSource": 1056, "objectId": f"Y2hhdH4{self.video_id}",
                                    "topic": f"chat~{self.video_id}~0", "subscribeToGcmTopics": True,
                                    "protoCreationTimestampMs": "1700000000000"},
                 "timeoutMs": self.timeout_ms, "continuation": nxt}}],
-            "actions": actions}}
+            "actions": actions, **({"header": header} if header else {})}}
 
     async def _gate(self, request: web.Request):
         """Apply the test controls; a response to send instead, or None."""
@@ -168,17 +209,11 @@ class FakeYouTubeServer:
         if self.state == "not_live":
             return {"contents": {"twoColumnWatchNextResults": {"results": {}}}}, player
         start = max(0, len(self.actions) - self.backlog)
-        top, everything = self._token(start), self._token(start)
-        menu = [{"title": "Top chat", "selected": True,
-                 "continuation": {"reloadContinuationData": {"continuation": top, "clickTrackingParams": "CDU"}},
-                 "accessibility": {"accessibilityData": {"label": "Top chat"}}, "subtitle": "Some messages hidden"},
-                {"title": "Live chat", "selected": False,
-                 "continuation": {"reloadContinuationData": {"continuation": everything, "clickTrackingParams": "CDQ"}},
-                 "accessibility": {"accessibilityData": {"label": "Live chat"}}, "subtitle": "All messages"}]
+        top = self._token(start, "top")
         renderer = {"continuations": [{"reloadContinuationData": {"continuation": top}}],
-                    "header": {"liveChatHeaderRenderer": {"viewSelector": {"sortFilterSubMenuRenderer": {
-                        "subMenuItems": menu}}}},
                     "trackingParams": "CAEQl98B", "clientMessages": {}, "initialDisplayState": "LIVE_CHAT_DISPLAY_STATE_EXPANDED"}
+        if self.shape == "2023":
+            renderer["header"] = self._view_menu(top, self._token(start, "live"))
         if ended:
             renderer["isReplay"] = True
         initial = {"responseContext": {"visitorData": VISITOR},
@@ -186,14 +221,20 @@ class FakeYouTubeServer:
         return initial, player
 
     async def _live_chat_page(self, request: web.Request) -> web.Response:
-        """The /live_chat?continuation= page chat-downloader reads first."""
+        """The /live_chat?continuation= page (the chat frame): the first actions of the token's view and, in
+        its header, both views' tokens."""
         self.requests.append(("GET", "/live_chat", dict(request.query)))
         if (gated := await self._gate(request)) is not None:
             return gated
-        start = self._tokens.get(request.query.get("continuation", ""))
-        if start is None:
+        found = self._tokens.get(request.query.get("continuation", ""))
+        if found is None:
             return web.Response(status=400, text="bad continuation")
-        initial = {"responseContext": {"visitorData": VISITOR}, "continuationContents": self._chat_continuation(start)}
+        if self.frame_status != 200:
+            return web.Response(status=self.frame_status, text="<html>gone</html>", content_type="text/html")
+        start, view = found
+        header = self._view_menu(self._token(start, "top"), self._token(start, "live")) if self.frame_views else None
+        initial = {"responseContext": {"visitorData": VISITOR},
+                   "continuationContents": self._chat_continuation(start, view, header)}
         html = ("<html><body>" + _script(f'window["ytInitialData"] = {json.dumps(initial)};')
                 + _script(f"ytcfg.set({json.dumps({'INNERTUBE_API_KEY': API_KEY})});") + "</body></html>")
         return web.Response(text=html, content_type="text/html")
@@ -213,12 +254,14 @@ class FakeYouTubeServer:
         client = body.get("context", {}).get("client", {}) if isinstance(body, dict) else {}
         if client.get("clientName") != "WEB" or not client.get("clientVersion"):
             return _api_error(400, "Precondition check failed.", "FAILED_PRECONDITION")
-        start = self._tokens.get(body.get("continuation", ""))
-        if start is None:
+        found = self._tokens.get(body.get("continuation", ""))
+        if found is None:
             return _api_error(400, "Request contains an invalid argument.")
+        start, view = found
+        self.views.append(view)
         response = {"responseContext": {"visitorData": VISITOR, "serviceTrackingParams": [
             {"service": "CSI", "params": [{"key": "c", "value": "WEB"}]}]}}
-        contents = self._chat_continuation(start)
+        contents = self._chat_continuation(start, view)
         if contents:
             response["continuationContents"] = contents
         response["trackingParams"] = "CAAQ0b4BIhMI"

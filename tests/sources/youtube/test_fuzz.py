@@ -128,7 +128,7 @@ def test_hostile_pages_and_responses_stay_bounded():
         parse_watch_page(deep)
     many = {"continuationContents": {"liveChatContinuation": {"actions": [shapes.remove("x")] * (MAX_ACTIONS + 500)}}}
     page = YouTubeConverter("v").page(many)
-    assert len(page.items) == MAX_ACTIONS and page.errors == 500
+    assert len(page.items) == MAX_ACTIONS and page.over_limit == 500
 
 
 bodies = st.one_of(

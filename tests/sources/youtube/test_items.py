@@ -9,7 +9,7 @@ import pytest
 from ishowtts_live.events import ChatEvent, ModerationEvent
 from ishowtts_live.sources.money import bits_to_cny_cents, cny_cents, parse_amount_text
 from ishowtts_live.sources.youtube.discovery import (PageError, extract_video_id, find_assigned, find_ytcfg,
-                                                     parse_watch_page)
+                                                     parse_chat_frame, parse_watch_page)
 from ishowtts_live.sources.youtube.items import ChatResponseError, YouTubeConverter, text_of
 from tests.sources.youtube import shapes
 
@@ -69,6 +69,47 @@ def test_watch_page_gives_key_context_and_the_chosen_view():
         "live", "KEY", "LIVE", "2.1", "VIS")
     assert live.context["client"]["clientName"] == "WEB"
     assert parse_watch_page(html, "top").continuation == "TOP"
+
+
+def test_todays_watch_page_gives_the_default_token_and_says_the_views_are_missing():
+    """A post-October-2025 page (continuations[0] only, no header) gives that token with views=False; an
+    older page with the header gives the chosen view with views=True."""
+    renderer = {"continuations": [{"reloadContinuationData": {"continuation": "DEFAULT"}}]}
+    today = {"contents": {"twoColumnWatchNextResults": {"conversationBar": {"liveChatRenderer": renderer}}}}
+    page = parse_watch_page(_page(today, {"videoDetails": {"isLive": True, "isLiveContent": True}}))
+    assert (page.status, page.continuation, page.views) == ("live", "DEFAULT", False)
+    old = parse_watch_page(_page(_chat("TOP", "LIVE"), {"videoDetails": {"isLive": True, "isLiveContent": True}}))
+    assert (old.continuation, old.views) == ("LIVE", True)
+
+
+def test_chat_frame_page_gives_the_chosen_view_by_position():
+    """The chat frame's header lists Top chat then Live chat (titles localized): live = 2nd, top = 1st; a frame
+    without a selector gives ''."""
+    header = _chat("TOP", "LIVE")["contents"]["twoColumnWatchNextResults"]["conversationBar"]["liveChatRenderer"]
+    frame = {"continuationContents": {"liveChatContinuation": {"header": header["header"], "actions": []}}}
+    html = f'<script>window["ytInitialData"] = {json.dumps(frame)};</script>'
+    assert (parse_chat_frame(html), parse_chat_frame(html, "top")) == ("LIVE", "TOP")
+    older = {"contents": {"liveChatRenderer": {"header": header["header"]}}}
+    assert parse_chat_frame(f"<script>var ytInitialData = {json.dumps(older)};</script>") == "LIVE"
+    assert parse_chat_frame("<html>consent</html>") == ""
+    single = _chat("ONLY")["contents"]["twoColumnWatchNextResults"]["conversationBar"]["liveChatRenderer"]
+    one = {"continuationContents": {"liveChatContinuation": {"header": single["header"]}}}
+    assert parse_chat_frame(f"<script>var ytInitialData = {json.dumps(one)};</script>") == ""
+
+
+def test_unknown_actions_and_renderers_are_reported_by_name():
+    """A new action or renderer is reported as unknown by its name, a known non-chat one is ignored, a known
+    one of the wrong shape is unparsable; the good item beside them is read."""
+    page = YouTubeConverter("v").page(_response(
+        {"clickTrackingParams": "x", "liveChatNewThingAction": {"a": 1}},
+        {"addChatItemAction": {"item": {"liveChatGiftCardRenderer": {"id": "n-1"}}}},
+        shapes.ticker("tk", "@a", "UCa", "$1.00"),
+        {"addChatItemAction": {"item": {"liveChatTextMessageRenderer": {"message": {"simpleText": "no id"}}}}},
+        shapes.text_message("ok", "@a", "UCa", "fine"),
+    ))
+    assert [i.msg_id for i in page.items] == ["ok"] and page.ignored == 1
+    assert [name for name, _ in page.unknown] == ["liveChatNewThingAction", "liveChatGiftCardRenderer"]
+    assert [(name, error) for name, error, _ in page.unparsable] == [("addChatItemAction", "ValueError: item without id")]
 
 
 @pytest.mark.parametrize(("initial", "player", "status"), [

@@ -1,7 +1,11 @@
 """The fake YouTube checked against an independent reader: chat-downloader
 (PyPI 0.2.8, in its own venv) bootstraps from the fake's watch page, reads the
 /live_chat page, then polls get_live_chat — and it and our source agree on
-every message and deletion."""
+every message and deletion.
+
+The fake serves the pre-October-2025 page shape here: chat-downloader 0.2.8
+reads the chat views from the watch page only, and fails on today's pages
+exactly as its issues #271 / #281 report (its fix, PR #277, is not released)."""
 
 from __future__ import annotations
 
@@ -47,7 +51,7 @@ async def _records(proc, count: int) -> list[dict]:
 
 @pytest.fixture
 async def server():
-    fake = await FakeYouTubeServer(VIDEO, backlog=10, timeout_ms=100).start()
+    fake = await FakeYouTubeServer(VIDEO, backlog=10, timeout_ms=100, shape="2023").start()
     yield fake
     await fake.stop()
 

@@ -7,6 +7,7 @@ import asyncio
 import random
 
 import pytest
+import structlog
 
 from ishowtts_live.config.schema import YouTubeConfig
 from ishowtts_live.errors import UsageError
@@ -62,6 +63,88 @@ async def test_bootstrap_then_polls_with_key_context_and_continuation(server):
         assert post["context"]["client"]["clientVersion"] == CLIENT_VERSION and post["continuation"]
     finally:
         await pump.close()
+
+
+async def test_todays_page_shape_reads_the_live_chat_view(server):
+    """Today's watch page offers only the Top chat token: the source reads the chat frame, takes the Live chat
+    token there, and polls that view (so a message Top chat hides is read)."""
+    pump = Pump(source(server))
+    try:
+        await wait(_until(lambda: server.polls() >= 1))
+        server.top_hidden.add("spammy-1")
+        server.add(shapes.text_message("spammy-1", "@new", "UCnew", "first message, held back in Top chat"))
+        assert (await pump.one()).msg_id == "spammy-1"
+        assert [path for _, path, _ in server.requests[:2]] == ["/watch", "/live_chat"]
+        assert set(server.views) == {"live"}
+    finally:
+        await pump.close()
+
+
+async def test_old_page_shape_still_reads_the_live_chat_view():
+    """A pre-October-2025 watch page lists both views: the live one is taken there, no chat frame is fetched."""
+    fake = await FakeYouTubeServer(VIDEO, shape="2023").start()
+    pump = Pump(source(fake))
+    try:
+        await wait(_until(lambda: fake.polls() >= 1))
+        fake.top_hidden.add("h-1")
+        fake.add(shapes.text_message("h-1", "@a", "UCa", "held back in Top chat"))
+        assert (await pump.one()).msg_id == "h-1"
+        assert "/live_chat" not in [path for _, path, _ in fake.requests] and set(fake.views) == {"live"}
+    finally:
+        await pump.close()
+        await fake.stop()
+
+
+async def test_top_chat_when_asked_for(server):
+    """chat = "top" polls YouTube's default view straight from the watch page: no chat frame, hidden items unseen."""
+    pump = Pump(source(server, config(chat="top")))
+    try:
+        await wait(_until(lambda: server.polls() >= 1))
+        server.top_hidden.add("h-1")
+        server.add(shapes.text_message("h-1", "@a", "UCa", "hidden"), shapes.text_message("v-1", "@b", "UCb", "seen"))
+        assert (await pump.one()).msg_id == "v-1"
+        assert "/live_chat" not in [path for _, path, _ in server.requests] and set(server.views) == {"top"}
+    finally:
+        await pump.close()
+
+
+@pytest.mark.parametrize("breakage", ["no selector", "HTTP 404"])
+async def test_a_chat_frame_without_views_is_loud_and_falls_back_to_top_chat(server, breakage):
+    """When neither page lists the views (or the chat frame answers an error), the source warns and counts it,
+    and reads Top chat rather than nothing."""
+    if breakage == "no selector":
+        server.frame_views = False
+    else:
+        server.frame_status = 404
+    src = source(server)
+    with structlog.testing.capture_logs() as logs:
+        pump = Pump(src)
+        try:
+            await wait(_until(lambda: server.polls() >= 1))
+            server.add(shapes.text_message("v-1", "@b", "UCb", "still read"))
+            assert (await pump.one()).msg_id == "v-1"
+        finally:
+            await pump.close()
+    assert set(server.views) == {"top"} and src.stats.drift.unparsable == {"live_chat_page": 1}
+    assert any(e.get("kind") == "live_chat_page" and e["log_level"] == "warning" for e in logs)
+
+
+async def test_unknown_renderer_is_counted_warned_and_reading_goes_on(server):
+    """A renderer YouTube introduced is counted by name in the drift stats and warned once; chat goes on."""
+    src = source(server)
+    with structlog.testing.capture_logs() as logs:
+        pump = Pump(src)
+        try:
+            await wait(_until(lambda: server.polls() >= 1))
+            novel = {"addChatItemAction": {"item": {"liveChatPollRenderer2": {"id": "x-1"}}}}
+            server.add(novel, novel, shapes.text_message("m-1", "@a", "UCa", "after it"))
+            assert (await pump.one()).msg_id == "m-1"
+        finally:
+            await pump.close()
+    assert src.stats.drift.unknown == {"liveChatPollRenderer2": 2}
+    assert src.stats.last_minute["unknown_kinds"] == {"liveChatPollRenderer2": 2}
+    assert [e["kind"] for e in logs if e["log_level"] == "warning" and "unknown" in e["event"]] == [
+        "liveChatPollRenderer2"]
 
 
 async def test_backlog_is_skipped_unless_asked_for(server):
