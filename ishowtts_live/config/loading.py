@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Callable
 import msgspec
 import tomli_w
 
+from ishowtts_live.compat import tomllib
 from ishowtts_live.config.schema import Config, Section
 from ishowtts_live.errors import ConfigError
 

@@ -194,7 +194,7 @@ async def within(aw, timeout: float):
     after it was cancelled; ``asyncio.timeout`` does not have that race.
     """
     if hasattr(asyncio, "timeout"):
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout):  # novm (3.11+; 3.10 takes wait_for below)
             return await aw
     return await asyncio.wait_for(aw, timeout)  # Python 3.10 (JetPack 6)
 

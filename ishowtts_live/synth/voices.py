@@ -8,7 +8,6 @@ pinyin tokens once, at start.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +16,7 @@ import msgspec
 import numpy as np
 from msgspec import Meta
 
+from ishowtts_live.compat import tomllib
 from ishowtts_live.errors import VoiceError
 from ishowtts_live.synth.resources import PKG_PREFIX, resolve_pkg_path
 

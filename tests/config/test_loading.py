@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from ishowtts_live.compat import tomllib
 from ishowtts_live.config import load_config, show_config
 from ishowtts_live.config.loading import MASK, _walk_marked, parse_override, validate_table
 from ishowtts_live.config.schema import Config, SecretStr, Section

@@ -310,6 +310,6 @@ async def _recv(ws: Any, timeout: float) -> bytes | str:
     # the source would run on after the daemon stopped it. (On 3.10 aclose()
     # still stops it: it closes the socket and the loop checks _closed.)
     if hasattr(asyncio, "timeout"):
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout):  # novm (3.11+; 3.10 takes wait_for below)
             return await ws.recv()
     return await asyncio.wait_for(ws.recv(), timeout)
