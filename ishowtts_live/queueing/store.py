@@ -3,13 +3,12 @@ classified. :class:`~ishowtts_live.queueing.journal.Journal` holds the policy.""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Mapping
 
 import msgspec
+
+from ishowtts_live.paths import state_dir  # noqa: F401 - the journal's directory, re-exported
 
 FILE_NAME = "journal.sqlite3"
 SCHEMA_VERSION = 1
@@ -45,22 +44,6 @@ UPSERT_PAID = """INSERT INTO paid (id, seq, state, starts, reason, body, accepte
 UPSERT_MODERATION = """INSERT INTO moderation (id, muted, blocked, updated_at) VALUES (1, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET muted = excluded.muted, blocked = excluded.blocked,
         updated_at = excluded.updated_at"""
-
-
-def state_dir(configured: str = "", env: Mapping[str, str] | None = None) -> Path:
-    """Where the daemon keeps its state: ``state.dir`` when set, else
-    ``$STATE_DIRECTORY`` (systemd's ``StateDirectory=``; the first of a
-    colon-separated list), else ``$XDG_STATE_HOME/ishowtts-live``, else
-    ``~/.local/state/ishowtts-live``."""
-    env = os.environ if env is None else env
-    if configured:
-        return Path(configured).expanduser()
-    systemd = env.get("STATE_DIRECTORY", "").split(":")[0]
-    if systemd:
-        return Path(systemd)
-    xdg = env.get("XDG_STATE_HOME", "")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
-    return base / "ishowtts-live"
 
 
 class Unreadable(Exception):
