@@ -108,6 +108,10 @@ def load_f5(engine: EngineConfig, device: torch.device, dtype: torch.dtype) -> t
     from f5_tts.model import CFM, DiT
     from f5_tts.model.utils import get_tokenizer
 
+    from ishowtts_live import logs
+
+    logs.adopt_library_loggers()  # f5-tts has just imported transformers, which prints on its own
+
     spec = model_spec(engine.model, _arch_overrides(engine))
     if spec.backbone != "DiT":
         raise EngineError(f"engine.model: {engine.model} uses the {spec.backbone} backbone; only DiT models are supported")
