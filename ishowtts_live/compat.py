@@ -11,7 +11,12 @@ import sys
 
 if sys.version_info >= (3, 11):
     import tomllib
+    from asyncio import timeout  # novm (3.11+)
 else:  # pragma: no cover - exercised by the Python 3.10 CI stage
     import tomli as tomllib
+    # asyncio.timeout's backport. Not asyncio.wait_for: on 3.10 it loses a
+    # cancellation that lands while the awaited call completes (CPython
+    # gh-86296), and a chat source cancelled that way runs on.
+    from async_timeout import timeout
 
-__all__ = ["tomllib"]
+__all__ = ["timeout", "tomllib"]
