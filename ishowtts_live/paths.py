@@ -32,14 +32,3 @@ def state_dir(configured: str = "", env: Mapping[str, str] | None = None) -> Pat
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
     return base / APP_NAME
 
-
-def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$CACHE_DIRECTORY`` (systemd's ``CacheDirectory=``), else
-    ``$XDG_CACHE_HOME/ishowtts-live``, else ``~/.cache/ishowtts-live``."""
-    env = os.environ if env is None else env
-    systemd = env.get("CACHE_DIRECTORY", "").split(":")[0]
-    if systemd:
-        return Path(systemd)
-    xdg = env.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / APP_NAME
