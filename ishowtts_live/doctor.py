@@ -9,22 +9,50 @@ daemon, so doctor asks its control API for it, and says so when none runs.
 from __future__ import annotations
 
 import json
+import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from ishowtts_live.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, ConfigError
 
+# The oldest interpreter and torch this project supports (JetPack 6: Python
+# 3.10, NVIDIA's torch 2.5 for JetPack 6.1); pyproject.toml states the same
+# (tests/test_doctor.py holds them together), .ci/py310 tests exactly these.
+MIN_PYTHON = (3, 10)
+MIN_TORCH = (2, 5)
+
 _TORCH_PROBE = r"""
-import json, torch
+import json, os, shutil, sysconfig
+import torch
 info = {"torch": torch.__version__, "cuda_build": torch.version.cuda, "cuda": torch.cuda.is_available()}
+try:
+    import torchaudio
+    info["torchaudio"] = torchaudio.__version__
+except Exception as exc:  # a torchaudio built for another torch fails here, on missing symbols
+    info["torchaudio_error"] = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
 if info["cuda"]:
     p = torch.cuda.get_device_properties(0)
-    info.update(gpu=p.name, capability=f"{p.major}.{p.minor}", memory_gb=round(p.total_memory / 2**30, 1),
+    info.update(gpu=p.name, capability=[p.major, p.minor], memory_gb=round(p.total_memory / 2**30, 1),
                 bf16=torch.cuda.is_bf16_supported())
+    try:
+        import triton
+        info["triton"] = triton.__version__
+    except Exception as exc:
+        info["triton_error"] = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
+cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
+info["cxx"] = cxx or ""
+info["python_h"] = os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
 print(json.dumps(info))
 """
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """``2.5.0a0+872d972e41.nv24.08`` → (2, 5): major and minor only."""
+    found = re.match(r"(\d+)\.(\d+)", version)
+    return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
 
 
 class Report:
@@ -49,12 +77,77 @@ def probe_torch(timeout: float = 120.0) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _hub_state(ref: str, cache_dir: str) -> str:
-    from huggingface_hub import try_to_load_from_cache
+def torch_lines(report: Report, info: dict) -> None:
+    """torch against the supported range, torchaudio against torch, the GPU,
+    and whether torch.compile has what it needs."""
+    version = info["torch"]
+    ok = version_tuple(version) >= MIN_TORCH
+    report.line(ok, "torch", f"{version} (CUDA build {info['cuda_build'] or 'none'}; supported: "
+                             f"{'.'.join(map(str, MIN_TORCH))} or newer)")
+    if "torchaudio_error" in info:
+        report.line(False, "torchaudio", f"does not import with torch {version}: {info['torchaudio_error']} — "
+                                         "install the torchaudio released with this torch (README, Jetson)")
+    elif version_tuple(info["torchaudio"]) != version_tuple(version):
+        report.line(False, "torchaudio", f"{info['torchaudio']} was built for another torch than {version}; "
+                                         "install the matching pair")
+    else:
+        report.line(True, "torchaudio", info["torchaudio"])
+    if info["cuda"]:
+        major, minor = info["capability"]
+        report.line(True, "gpu", f"{info['gpu']}, compute capability {major}.{minor}, {info['memory_gb']} GiB, "
+                                 f"bf16 {'yes' if info['bf16'] else 'no'}")
+        if "triton_error" in info:
+            report.line(None, "compile", f"triton does not import ({info['triton_error']}): torch.compile cannot "
+                                         "build GPU kernels; set engine.compile = \"off\"")
+        elif major < 7:
+            report.line(None, "compile", f"compute capability {major}.{minor} is below triton's 7.0: "
+                                         "set engine.compile = \"off\"")
+        else:
+            report.line(True, "compile", f"triton {info['triton']} for compute capability {major}.{minor}")
+    else:
+        report.line(None, "gpu", "none visible to torch: synthesis runs on the CPU (slow)")
+        missing = [what for what, there in (("a C++ compiler", info["cxx"]), ("Python.h", info["python_h"]))
+                   if not there]
+        report.line(None, "compile", "on the CPU engine.compile \"auto\" does not compile"
+                    + (f"; forcing it would fail without {' and '.join(missing)}" if missing
+                       else f"; forcing it would use {info['cxx']}"))
 
-    repo_file = ref.removeprefix("hf://").split("/")
-    cached = try_to_load_from_cache("/".join(repo_file[:2]), "/".join(repo_file[2:]), cache_dir=cache_dir or None)
-    return f"cached at {cached}" if isinstance(cached, str) else "not cached yet: downloaded on first start"
+
+def where_lines(report: Report, loaded) -> None:
+    """Where voices, state, output and caches resolve for this config and environment."""
+    from ishowtts_live import paths
+    from ishowtts_live.control.security import token_path
+    from ishowtts_live.synth import voices
+    from ishowtts_live.synth.hub import describe_cache
+
+    cfg = loaded.config
+    user = f"{cfg.voices.dir} (yours) + " if cfg.voices.dir else ""
+    report.line(None, "voices", f"{user}{voices.BUILTIN_DIR} (built in)")
+    report.line(None, "state", f"{paths.state_dir(cfg.state.dir)} (journal, token "
+                               f"{token_path(cfg.control.token_file, cfg.state.dir)})")
+    report.line(None, "wav", cfg.audio.wav_path)
+    report.line(None, "hub cache", describe_cache(cfg.engine.cache_dir))
+    report.line(None, "kernels", os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+                or f"{_inductor_default()} (torch's default; the units set TORCHINDUCTOR_CACHE_DIR)")
+
+
+def _inductor_default() -> str:
+    # torch's own default, computed the way torch does without importing it
+    import getpass
+    import tempfile
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return os.path.join(tempfile.gettempdir(), f"torchinductor_{user}")
+
+
+def _hub_state(ref: str, cache_dir: str) -> str:
+    from ishowtts_live.synth.hub import cached
+
+    found = cached(ref, cache_dir)
+    return f"cached at {found}" if found else "not cached yet: downloaded on first start"
 
 
 def sources_report(report: Report, loaded) -> None:
@@ -100,16 +193,13 @@ def run_doctor(config_path: str | None, overrides: list[str]) -> int:
     report = Report()
     print(f"ishowtts-live doctor — Python {platform.python_version()} on {platform.machine()} {platform.system()}")
 
+    report.line(sys.version_info[:2] >= MIN_PYTHON, "python",
+                f"{platform.python_version()} (supported: {'.'.join(map(str, MIN_PYTHON))} or newer)")
     torch_info = probe_torch()
     if "error" in torch_info:
         report.line(False, "torch", torch_info["error"])
     else:
-        report.line(True, "torch", f"{torch_info['torch']} (CUDA build {torch_info['cuda_build'] or 'none'})")
-        if torch_info["cuda"]:
-            report.line(True, "gpu", f"{torch_info['gpu']}, compute {torch_info['capability']}, "
-                                     f"{torch_info['memory_gb']} GiB, bf16 {'yes' if torch_info['bf16'] else 'no'}")
-        else:
-            report.line(None, "gpu", "none visible to torch: synthesis runs on the CPU (slow)")
+        torch_lines(report, torch_info)
     f5 = package_dir()
     report.line(f5 is not None, "f5-tts", str(f5) if f5 else "not installed (pip install f5-tts)")
 
@@ -127,10 +217,10 @@ def run_doctor(config_path: str | None, overrides: list[str]) -> int:
     for problem in problems:
         report.line(False, "config", problem)
 
+    where_lines(report, loaded)
     sources_report(report, loaded)
-
     engine = loaded.config.engine
-    from ishowtts_live.synth.loading import HUB_CHECKPOINTS, VOCOS_HUB
+    from ishowtts_live.synth.hub import HUB_CHECKPOINTS, VOCOS_HUB
 
     ckpt = engine.checkpoint or HUB_CHECKPOINTS.get(engine.model, "")
     if ckpt.startswith("hf://"):

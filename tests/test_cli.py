@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from tests import kit
@@ -33,15 +37,46 @@ def test_say_reads_standard_input(tiny_config, tmp_path):
     assert "NFE 5" in r.stderr and out.stat().st_size > 1000
 
 
-def test_unreachable_hub_is_one_actionable_line(tiny_config, tmp_path):
-    """With no checkpoint configured and the hub out of reach: exit 1, one line, no traceback."""
-    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    r = kit.run_cli("say", "你好", "--config", str(tiny_config), "-o", "engine.checkpoint=",
-                    "--out", str(tmp_path / "x.wav"), env=env)
-    assert r.returncode == 1
-    errors = [line for line in r.stderr.splitlines() if line.startswith("ishowtts-live: error:")]
-    assert len(errors) == 1 and "engine.checkpoint: could not download hf://SWivid/F5-TTS/" in errors[0]
-    assert "check the network" in errors[0] and "Traceback" not in r.stderr
+def _fails_fast_without_torch(args: list[str], env: dict, cwd: Path) -> list[str]:
+    """Run the CLI's main() in a child; return its stderr lines after checking
+    it exited 1 without importing torch (so it fails in about a second)."""
+    code = ("import sys\nfrom ishowtts_live.cli import main\nrc = main(sys.argv[1:])\n"
+            "assert 'torch' not in sys.modules and 'f5_tts.model' not in sys.modules, 'torch was imported'\n"
+            "sys.exit(rc)\n")
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, **env}, cwd=cwd)
+    assert r.returncode == 1, r.stderr
+    return r.stderr.splitlines()
+
+
+@pytest.mark.parametrize("command", ["say", "run"])
+def test_offline_without_cached_weights_is_one_line(command, tiny_config, tmp_path):
+    """HF_HUB_OFFLINE=1 and the hub default not cached: `say` and `run` stop with
+    exactly one line naming the file and how to use local files, before torch
+    is imported, and leave no WAV behind."""
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "STATE_DIRECTORY": str(tmp_path / "state")}
+    args = [command, *(["你好", "--out", str(tmp_path / "x.wav")] if command == "say" else []),
+            "--config", str(tiny_config), "-o", "engine.checkpoint=", "-o", "audio.output=wav"]
+    lines = _fails_fast_without_torch(args, env, tmp_path)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("ishowtts-live: error: engine.checkpoint: hf://SWivid/F5-TTS/")
+    assert "HF_HUB_OFFLINE is set" in lines[0] and "local .safetensors file" in lines[0]
+    assert str(tmp_path / "hf") in lines[0]  # where the file was looked for
+    assert not list(tmp_path.rglob("*.wav"))
+
+
+def test_unreachable_hub_is_one_line_and_asked_once(tiny_config, tmp_path):
+    """The hub's address refuses connections: one line saying so and how to use
+    local files; huggingface_hub's retry warnings never appear."""
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {"HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0"}
+    lines = _fails_fast_without_torch(["say", "你好", "--config", str(tiny_config), "-o", "engine.checkpoint=",
+                                       "-o", "engine.vocoder=", "--out", str(tmp_path / "x.wav")], env, tmp_path)
+    assert len(lines) == 1, lines
+    assert "the Hugging Face hub cannot be reached (127.0.0.1:" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
+    assert not (tmp_path / "x.wav").exists()
 
 
 def test_broken_config_lists_every_problem_and_exits_78(tmp_path):

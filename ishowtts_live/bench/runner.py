@@ -44,13 +44,9 @@ class BenchOptions:
 
 
 def _hub_cached(ref: str, cache_dir: str) -> Path | None:
-    from huggingface_hub import try_to_load_from_cache
+    from ishowtts_live.synth.hub import cached
 
-    from ishowtts_live.synth.loading import HUB_PREFIX
-
-    parts = ref[len(HUB_PREFIX):].split("/")
-    found = try_to_load_from_cache("/".join(parts[:2]), "/".join(parts[2:]), cache_dir=cache_dir or None)
-    return Path(found) if isinstance(found, str) else None
+    return cached(ref, cache_dir)
 
 
 def resolve_weights(loaded, opts: BenchOptions) -> tuple[list[str], bool, str]:
@@ -60,7 +56,8 @@ def resolve_weights(loaded, opts: BenchOptions) -> tuple[list[str], bool, str]:
     already in the cache; otherwise the named architecture is initialised
     randomly (written once under ``weights_dir`` and reused)."""
     from ishowtts_live.synth import randinit
-    from ishowtts_live.synth.loading import HUB_CHECKPOINTS, VOCOS_HUB, _arch_overrides
+    from ishowtts_live.synth.hub import HUB_CHECKPOINTS, VOCOS_HUB
+    from ishowtts_live.synth.loading import _arch_overrides
 
     cfg = loaded.config.engine
     overrides: list[str] = []

@@ -54,13 +54,13 @@ def check_voices(loaded: LoadedConfig) -> list[str]:
     from ishowtts_live.synth import voices
 
     cfg = loaded.config.voices
-    if not Path(cfg.dir).is_dir():
+    if cfg.dir and not Path(cfg.dir).is_dir():
         return [f"voices.dir: folder not found: {cfg.dir}"]
     found, problems = voices.load_all(cfg.dir)
     ids = voices.discover(cfg.dir)
     if cfg.default not in ids:
         known = ", ".join(ids) or "none"
-        problems.append(f"voices.default: no voice {cfg.default!r} in {cfg.dir} (found: {known})")
+        problems.append(f"voices.default: no voice {cfg.default!r} in {voices.describe_dir(cfg.dir)} (found: {known})")
     return problems
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any, Callable
 import msgspec
 import tomli_w
 
+from ishowtts_live import paths
+from ishowtts_live.compat import tomllib
 from ishowtts_live.config.schema import Config, Section
 from ishowtts_live.errors import ConfigError
 
@@ -233,6 +234,7 @@ def load_config(
     config = msgspec.convert(data, Config)
     base_dir = (found.parent if found else Path("config")).resolve()
     _walk_marked(config, "path", lambda v: resolve_path(v, base_dir))
+    _default_paths(config)
     loaded = LoadedConfig(config=config, path=found, base_dir=base_dir, overrides=overrides)
     if run_checks:
         from ishowtts_live.config.checks import run_checks as checks
@@ -241,6 +243,16 @@ def load_config(
         if problems:
             raise ConfigError(_prefixed(found, problems))
     return loaded
+
+
+def _default_paths(config: Config) -> None:
+    """Paths left empty: what the daemon writes goes to the state directory and
+    what it reads ships in the package, never next to the config file (which
+    may be read-only, in /etc)."""
+    if not config.audio.wav_path:
+        config.audio.wav_path = str(paths.state_dir(config.state.dir) / paths.WAV_FILE_NAME)
+    if not config.sources.replay.path:
+        config.sources.replay.path = str(paths.SAMPLE_CHAT)
 
 
 def _prefixed(found: Path | None, problems: list[str]) -> list[str]:

@@ -81,7 +81,7 @@ DEFAULT_BUCKETS_S = (6.0, 8.0, 10.0, 12.0, 15.0, 18.0, 22.0, 26.0, 30.0)
 
 
 class ReplayConfig(Section):
-    path: PathStr = "sample-chat.jsonl"
+    path: PathStr = ""  # "" = the demo chat log shipped in the package
     speed: Annotated[float, Meta(ge=0.0, le=1000.0)] = 1.0  # 0 = as fast as the pipeline takes it
     loop: bool = False
 
@@ -263,7 +263,7 @@ class QueueConfig(Section):
 
 
 class VoicesConfig(Section):
-    dir: PathStr = "../voices"
+    dir: PathStr = ""  # "" = only the voices built into the package
     default: str = "default"
     by_kind: dict[str, str] = {}  # e.g. {superchat = "streamer"}
     by_user: dict[str, str] = {}  # user name or id → voice
@@ -285,7 +285,7 @@ class DaemonConfig(Section):
 
 class AudioConfig(Section):
     output: Literal["auto", "device", "wav", "null"] = "auto"
-    wav_path: PathStr = "../out/ishowtts.wav"
+    wav_path: PathStr = ""  # "" = ishowtts.wav in the state directory
     device: str = ""  # substring of the output device name; "" = system default
     latency_ms: Annotated[int, Meta(ge=5, le=2000)] = 100  # device buffer
     sample_rate: Annotated[int, Meta(ge=0, le=384000)] = 0  # 0 = the engine's 24 kHz if the device takes it

@@ -24,23 +24,11 @@ import structlog
 
 from ishowtts_live.control.protocol import TOKEN_FILE_NAME
 from ishowtts_live.errors import ConfigError
+from ishowtts_live.paths import APP_NAME, state_dir
 
 log = structlog.get_logger(__name__)
 
-APP_NAME = "ishowtts-live"
 SYSTEM_STATE_DIR = Path("/var/lib") / APP_NAME  # systemd's StateDirectory= for the system unit
-
-
-def state_dir(configured: str) -> Path:
-    """``state.dir``; "" = $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME or
-    ~/.local/state, then ``ishowtts-live``."""
-    if configured:
-        return Path(configured)
-    from_systemd = os.environ.get("STATE_DIRECTORY", "")
-    if from_systemd:
-        return Path(from_systemd.split(":")[0])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / APP_NAME
 
 
 def token_path(token_file: str, state: str) -> Path:

@@ -3,13 +3,12 @@ classified. :class:`~ishowtts_live.queueing.journal.Journal` holds the policy.""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Mapping
 
 import msgspec
+
+from ishowtts_live.paths import state_dir  # noqa: F401 - the journal's directory, re-exported
 
 FILE_NAME = "journal.sqlite3"
 SCHEMA_VERSION = 1
@@ -47,22 +46,6 @@ UPSERT_MODERATION = """INSERT INTO moderation (id, muted, blocked, updated_at) V
         updated_at = excluded.updated_at"""
 
 
-def state_dir(configured: str = "", env: Mapping[str, str] | None = None) -> Path:
-    """Where the daemon keeps its state: ``state.dir`` when set, else
-    ``$STATE_DIRECTORY`` (systemd's ``StateDirectory=``; the first of a
-    colon-separated list), else ``$XDG_STATE_HOME/ishowtts-live``, else
-    ``~/.local/state/ishowtts-live``."""
-    env = os.environ if env is None else env
-    if configured:
-        return Path(configured).expanduser()
-    systemd = env.get("STATE_DIRECTORY", "").split(":")[0]
-    if systemd:
-        return Path(systemd)
-    xdg = env.get("XDG_STATE_HOME", "")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
-    return base / "ishowtts-live"
-
-
 class Unreadable(Exception):
     """The database is not one this version can use: move it aside."""
 
@@ -89,7 +72,7 @@ def error_kind(exc: BaseException) -> str:
         return "unreadable"
     if isinstance(exc, OSError):
         return "unavailable"
-    name = getattr(exc, "sqlite_errorname", "") or ""
+    name = sqlite_error_name(exc)
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return "locked"
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
@@ -97,6 +80,35 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, sqlite3.OperationalError) and name in ("", "SQLITE_ERROR") and "no such" in str(exc):
         return "unreadable"  # a database with some other schema under our name
     return "unavailable"  # READONLY, IOERR, CANTOPEN, FULL, PERM, …
+
+
+# SQLite's own message for each result code the journal tells apart, for
+# Python 3.10 (JetPack 6), whose sqlite3 errors lack ``sqlite_errorname``
+# (added in 3.11). The messages are sqlite3_errstr()'s, stable for decades.
+_MESSAGE_CODES = (
+    ("database is locked", "SQLITE_BUSY"),
+    ("database table is locked", "SQLITE_LOCKED"),
+    ("database schema is locked", "SQLITE_LOCKED"),
+    ("file is not a database", "SQLITE_NOTADB"),
+    ("file is encrypted or is not a database", "SQLITE_NOTADB"),
+    ("database disk image is malformed", "SQLITE_CORRUPT"),
+    ("attempt to write a readonly database", "SQLITE_READONLY"),
+    ("disk I/O error", "SQLITE_IOERR"),
+    ("unable to open database file", "SQLITE_CANTOPEN"),
+    ("database or disk is full", "SQLITE_FULL"),
+)
+
+
+def sqlite_error_name(exc: BaseException) -> str:
+    """The SQLite result code's name (``SQLITE_BUSY``, …), or "" when unknown."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if name is not None:
+        return name or ""
+    text = str(exc)
+    for message, code in _MESSAGE_CODES:
+        if text.startswith(message):
+            return code
+    return ""
 
 
 def read_state(conn: sqlite3.Connection) -> tuple[list[str], list[str], int, list[Record]]:

@@ -49,3 +49,7 @@ class WavSink:
         if self._file is not None:
             self._file.close()
             self._file = None
+            if not self.frames:
+                # Nothing was spoken (the engine failed to start, say): a
+                # header-only file would only look like output that went silent.
+                self.path.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ from typing import AsyncIterator, Callable, Protocol, runtime_checkable
 
 import structlog
 
+from ishowtts_live import compat
 from ishowtts_live.events import ChatEvent, SourceItem
 from ishowtts_live.sources.drift import Drift
 
@@ -215,14 +216,12 @@ class ReconnectingSource:
 async def within(aw, timeout: float):
     """``await aw`` with a deadline (raises ``asyncio.TimeoutError``).
 
-    On Python 3.11 ``asyncio.wait_for`` loses a cancellation that arrives just
-    as ``aw`` completes (CPython gh-86296), which leaves a source running
-    after it was cancelled; ``asyncio.timeout`` does not have that race.
+    ``asyncio.wait_for`` loses a cancellation that arrives just as ``aw``
+    completes (CPython gh-86296), which leaves a source running after it was
+    cancelled; ``asyncio.timeout`` (its backport on 3.10) does not.
     """
-    if hasattr(asyncio, "timeout"):
-        async with asyncio.timeout(timeout):
-            return await aw
-    return await asyncio.wait_for(aw, timeout)  # Python 3.10 (JetPack 6)
+    async with compat.timeout(timeout):
+        return await aw
 
 
 async def read_with_timeout(aw, timeout: float, what: str = "read"):

@@ -20,15 +20,9 @@ import torch
 
 from ishowtts_live.config.schema import EngineConfig
 from ishowtts_live.errors import EngineError
+from ishowtts_live.synth.hub import HUB_CHECKPOINTS, HUB_PREFIX, VOCOS_HUB, fetch, first_line
 from ishowtts_live.synth.resources import default_vocab_path, package_dir
 
-HUB_PREFIX = "hf://"
-# The released checkpoints f5-tts's own API downloads by default.
-HUB_CHECKPOINTS = {
-    "F5TTS_v1_Base": "hf://SWivid/F5-TTS/F5TTS_v1_Base/model_1250000.safetensors",
-    "F5TTS_Base": "hf://SWivid/F5-TTS/F5TTS_Base/model_1200000.safetensors",
-}
-VOCOS_HUB = "hf://charactr/vocos-mel-24khz"
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
@@ -93,36 +87,6 @@ def model_spec(name: str, arch_overrides: dict[str, Any]) -> ModelSpec:
     return ModelSpec(name=name, backbone=cfg["backbone"], arch=arch, mel=dict(cfg["mel_spec"]))
 
 
-def fetch(ref: str, what: str, cache_dir: str = "") -> Path:
-    """A local file, or ``hf://owner/repo/path/in/repo`` downloaded into the
-    Hugging Face cache (tqdm shows progress on first download)."""
-    if not ref.startswith(HUB_PREFIX):
-        path = Path(ref)
-        if not path.is_file():
-            raise EngineError(f"{what}: file not found: {path}")
-        return path
-    parts = ref[len(HUB_PREFIX):].split("/")
-    if len(parts) < 3:
-        raise EngineError(f"{what}: expected hf://owner/repo/file, got {ref!r}")
-    repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
-    from huggingface_hub import hf_hub_download
-
-    try:
-        return Path(hf_hub_download(repo_id=repo, filename=filename, cache_dir=cache_dir or None))
-    except Exception as exc:  # the hub raises many types; all mean "could not get it"
-        reason = _first_line(exc)
-        raise EngineError(
-            f"{what}: could not download {ref} from the Hugging Face hub ({type(exc).__name__}: {reason}); "
-            "check the network, or download it once and point the config at the local file"
-        ) from None
-
-
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else repr(exc)
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def _describe_mismatch(exc: RuntimeError) -> str:
     text = str(exc)
     sizes = re.findall(r"size mismatch for ([\w.]+): copying a param with shape (torch.Size\(\[[^\]]*\]\))", text)
@@ -135,7 +99,7 @@ def _describe_mismatch(exc: RuntimeError) -> str:
         bits.append(f"{missing.group(1).count(',') + 1} keys missing from the checkpoint")
     if unexpected:
         bits.append(f"{unexpected.group(1).count(',') + 1} unexpected keys")
-    return "; ".join(bits) or _first_line(exc)
+    return "; ".join(bits) or first_line(exc)
 
 
 def load_f5(engine: EngineConfig, device: torch.device, dtype: torch.dtype) -> tuple[Any, dict[str, int], ModelSpec]:
@@ -143,6 +107,10 @@ def load_f5(engine: EngineConfig, device: torch.device, dtype: torch.dtype) -> t
     from f5_tts.infer.utils_infer import load_checkpoint
     from f5_tts.model import CFM, DiT
     from f5_tts.model.utils import get_tokenizer
+
+    from ishowtts_live import logs
+
+    logs.adopt_library_loggers()  # f5-tts has just imported transformers, which prints on its own
 
     spec = model_spec(engine.model, _arch_overrides(engine))
     if spec.backbone != "DiT":
@@ -174,7 +142,7 @@ def load_f5(engine: EngineConfig, device: torch.device, dtype: torch.dtype) -> t
     try:
         model = load_checkpoint(model, str(ckpt), str(device), dtype=dtype, use_ema=True)
     except SafetensorError as exc:
-        raise EngineError(f"engine.checkpoint: {ckpt} is not a valid .safetensors file ({_first_line(exc)})") from None
+        raise EngineError(f"engine.checkpoint: {ckpt} is not a valid .safetensors file ({first_line(exc)})") from None
     except KeyError as exc:
         raise EngineError(f"engine.checkpoint: {ckpt} has no {exc} entry; is it an F5-TTS checkpoint?") from None
     except RuntimeError as exc:
@@ -184,9 +152,9 @@ def load_f5(engine: EngineConfig, device: torch.device, dtype: torch.dtype) -> t
                 f"engine.checkpoint: {ckpt} does not match the {engine.model} architecture ({arch}): "
                 f"{_describe_mismatch(exc)}; set engine.model / [engine.arch] to the checkpoint's"
             ) from None
-        raise EngineError(f"engine.checkpoint: cannot load {ckpt}: {_first_line(exc)}") from None
+        raise EngineError(f"engine.checkpoint: cannot load {ckpt}: {first_line(exc)}") from None
     except Exception as exc:  # torch.load of a damaged .pt raises pickle/zip errors of many kinds
-        raise EngineError(f"engine.checkpoint: cannot load {ckpt}: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise EngineError(f"engine.checkpoint: cannot load {ckpt}: {type(exc).__name__}: {first_line(exc)}") from None
     model.eval().requires_grad_(False)
     return model, vocab_map, spec
 
@@ -222,7 +190,7 @@ def load_vocos(engine: EngineConfig, device: torch.device, dtype: torch.dtype):
     except RuntimeError as exc:
         raise EngineError(f"engine.vocoder: weights do not match config.yaml: {_describe_mismatch(exc)}") from None
     except Exception as exc:
-        raise EngineError(f"engine.vocoder: cannot load {local or VOCOS_HUB}: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise EngineError(f"engine.vocoder: cannot load {local or VOCOS_HUB}: {type(exc).__name__}: {first_line(exc)}") from None
     vocos.eval().requires_grad_(False)
     vocos.backbone.to(dtype)
     return vocos

@@ -8,7 +8,6 @@ pinyin tokens once, at start.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +16,7 @@ import msgspec
 import numpy as np
 from msgspec import Meta
 
+from ishowtts_live.compat import tomllib
 from ishowtts_live.errors import VoiceError
 from ishowtts_live.synth.resources import PKG_PREFIX, resolve_pkg_path
 
@@ -58,12 +58,29 @@ class ReferenceAudio:
         return len(self.samples) / self.sample_rate
 
 
-def discover(voices_dir: str | Path) -> dict[str, Path]:
-    """Voice id → its voice.toml, for every folder of ``voices_dir`` that has one."""
-    root = Path(voices_dir)
+# Voices installed with the package (``default``), so a system install that
+# copies only the config file still has a voice.
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "voices"
+
+
+def _scan(root: Path) -> dict[str, Path]:
     if not root.is_dir():
         return {}
     return {p.parent.name: p for p in sorted(root.glob(f"*/{VOICE_FILE}"))}
+
+
+def discover(voices_dir: str | Path) -> dict[str, Path]:
+    """Voice id → its voice.toml: the built-in voices, then every folder of
+    ``voices_dir`` ("" = none) that has one; the user's voice wins on the same id."""
+    found = _scan(BUILTIN_DIR)
+    if voices_dir:
+        found.update(_scan(Path(voices_dir)))
+    return found
+
+
+def describe_dir(voices_dir: str | Path) -> str:
+    """Where voices come from, for messages: the folder, or the built-in set."""
+    return f"{voices_dir} (or built in)" if voices_dir else "the built-in voices (voices.dir is not set)"
 
 
 def load_voice(voice_id: str, toml_path: Path) -> Voice:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from ishowtts_live import paths
+from ishowtts_live.compat import tomllib
 from ishowtts_live.config import load_config, show_config
 from ishowtts_live.config.loading import MASK, _walk_marked, parse_override, validate_table
 from ishowtts_live.config.schema import Config, SecretStr, Section
@@ -33,10 +34,28 @@ def test_shipped_config_sets_every_key_to_its_default():
 
 
 def test_shipped_config_passes_every_check():
-    """The shipped file (voices included) is valid as it is."""
+    """The shipped file is valid as it is; its voice and demo chat come from the
+    package and its writable paths from the state directory."""
     loaded = load_config(str(SHIPPED))
     assert loaded.config.engine.nfe_step == 7
-    assert Path(loaded.config.voices.dir) == kit.ROOT / "voices"
+    assert loaded.config.voices.dir == ""
+    assert Path(loaded.config.sources.replay.path) == paths.SAMPLE_CHAT and paths.SAMPLE_CHAT.is_file()
+    assert Path(loaded.config.audio.wav_path) == paths.state_dir() / "ishowtts.wav"
+
+
+def test_empty_paths_never_point_next_to_the_config(tmp_path, monkeypatch):
+    """A config copied alone (as into /etc) writes its WAV under $STATE_DIRECTORY
+    and reads the built-in demo chat; a path it sets is still its own."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "ishowtts.toml").write_text(SHIPPED.read_text(encoding="utf-8"), encoding="utf-8")
+    loaded = load_config(str(etc / "ishowtts.toml"))
+    assert loaded.config.audio.wav_path == str(tmp_path / "state" / "ishowtts.wav")
+    assert loaded.config.sources.replay.path == str(paths.SAMPLE_CHAT)
+    own = load_config(str(etc / "ishowtts.toml"), ["audio.wav_path=out.wav", "state.dir=/srv/s"])
+    assert own.config.audio.wav_path == str(etc / "out.wav")
+    assert load_config(str(etc / "ishowtts.toml"), ["state.dir=/srv/s"]).config.audio.wav_path == "/srv/s/ishowtts.wav"
 
 
 def test_every_problem_is_listed_at_once(tmp_path):

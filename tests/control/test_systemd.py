@@ -86,9 +86,13 @@ def test_system_unit_is_hardened_but_reaches_the_gpu_and_sound_card(tmp_path):
     assert score <= 3.0, r.stdout
 
 
-def test_user_unit_plays_to_the_ishowtts_sink():
-    """The user unit sends ALSA's pulse device to the `ishowtts` null sink and runs after the audio server."""
+def test_user_unit_plays_through_the_desktop_sound_server():
+    """The user unit (a Jetson desktop with OBS) starts after PipeWire's and
+    PulseAudio's sockets and services, so a lingering start at boot finds the
+    sound server, and sends ALSA's pulse device to the ishowtts sink."""
     s = settings(USER)
+    after = " ".join(s["After"]).split()
+    assert {"pipewire.socket", "pipewire-pulse.socket", "pulseaudio.socket", "pulseaudio.service",
+            "pipewire-pulse.service"} <= set(after)
     assert "PULSE_SINK=ishowtts" in s["Environment"]
-    assert "pipewire-pulse.service" in s["After"][0] and "pulseaudio.service" in s["After"][0]
-    assert s["WantedBy"] == ["default.target"]
+    assert s["WantedBy"] == ["default.target"] and s["ConditionUser"] == ["!@system"]

@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from ishowtts_live import paths
 from ishowtts_live.config import load_config
 from ishowtts_live.events import ChatEvent, UserFlags
 from ishowtts_live.filters import FilterChain
 from ishowtts_live.filters.moderation import ModerationState
 from tests import kit
 
-SAMPLE = kit.ROOT / "config" / "sample-chat.jsonl"
+SAMPLE = paths.SAMPLE_CHAT
 
 
 def _rows() -> list[dict]:

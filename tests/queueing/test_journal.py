@@ -13,7 +13,7 @@ import pytest
 
 from ishowtts_live.config import load_config
 from ishowtts_live.queueing import Journal, SpeechQueue, state_dir
-from ishowtts_live.queueing.store import FILE_NAME
+from ishowtts_live.queueing.store import FILE_NAME, error_kind
 from tests.queueing.journal_child import CFG, paid
 from tests.queueing.procs import Served, can_drop_dac
 
@@ -94,6 +94,24 @@ def test_moderation_state_class_round_trips_through_the_journal(tmp_path):
 def test_state_dir_table(configured, env, expected):
     """The state directory: state.dir, else systemd's STATE_DIRECTORY, else XDG_STATE_HOME, else ~/.local/state."""
     assert state_dir(configured, env) == Path(expected)
+
+
+@pytest.mark.parametrize(("exc", "kind"), [
+    (sqlite3.OperationalError("database is locked"), "locked"),
+    (sqlite3.OperationalError("database table is locked: paid"), "locked"),
+    (sqlite3.DatabaseError("file is not a database"), "unreadable"),
+    (sqlite3.DatabaseError("database disk image is malformed"), "unreadable"),
+    (sqlite3.OperationalError("no such table: paid"), "unreadable"),
+    (sqlite3.OperationalError("attempt to write a readonly database"), "unavailable"),
+    (sqlite3.OperationalError("disk I/O error"), "unavailable"),
+    (sqlite3.OperationalError("database or disk is full"), "unavailable"),
+])
+def test_error_kind_without_sqlite_errorname(exc, kind):
+    """Errors that carry no sqlite_errorname (every sqlite3 error on Python 3.10)
+    are classified from SQLite's own message, so a corrupt file is still moved
+    aside and a second daemon still noticed."""
+    assert not hasattr(exc, "sqlite_errorname")
+    assert error_kind(exc) == kind
 
 
 def test_open_uses_state_dir_relative_to_the_config_file(tmp_path):

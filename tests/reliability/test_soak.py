@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests import kit
+from ishowtts_live import paths
 from tests.reliability import is_long, scale
 from tests.reliability.harness import DaemonProcess, open_fds
 
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(SECONDS) + 600)]
 def test_soak(tiny_config, tmp_path):
     """Hours of chat compressed: RSS and fds level off, utterances keep finishing, the queue stays bounded."""
     daemon = DaemonProcess(tiny_config, tmp_path / "state", overrides=[
-        f"sources.replay.path={kit.ROOT / 'config' / 'sample-chat.jsonl'}",
+        f"sources.replay.path={paths.SAMPLE_CHAT}",
         f"sources.replay.speed={SPEED}", "sources.replay.loop=true", "daemon.exit_when_replay_ends=false",
         "audio.output=null", "daemon.shutdown_grace_s=0", "log.level=warning", "log.format=json",
         "engine.warmup=true"])

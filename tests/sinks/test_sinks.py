@@ -29,6 +29,16 @@ async def test_wav_sink_writes_16bit_mono(tmp_path):
     assert rate == 24000 and len(data) == 24000 and abs(np.max(data) - 0.3) < 1e-3
 
 
+async def test_wav_sink_that_got_no_audio_leaves_no_file(tmp_path):
+    """Opened and closed without a block (the engine never started): no
+    header-only 44-byte WAV is left behind."""
+    sink = WavSink(tmp_path / "out" / "a.wav")
+    await asyncio.wait_for(sink.open(), 10)
+    assert (tmp_path / "out" / "a.wav").exists()
+    await asyncio.wait_for(sink.close(), 10)
+    assert not (tmp_path / "out" / "a.wav").exists()
+
+
 async def test_wav_sink_unwritable_path_is_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(AudioDeviceError, match="cannot write"):

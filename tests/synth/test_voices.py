@@ -24,12 +24,22 @@ def _speechlike(seconds: float, sr: int = 24000) -> np.ndarray:
 
 
 def test_shipped_default_voice_reads_from_the_f5_package():
-    """The default voice points into the installed f5-tts package and is valid."""
-    found = voices.discover(kit.ROOT / "voices")
+    """The default voice is built into the package (no voices.dir needed), points
+    into the installed f5-tts package and is valid."""
+    found = voices.discover("")
     voice = voices.load_voice("default", found["default"])
     assert "f5_tts" in str(voice.audio_path) and voice.text == kit.REF_TEXT
     ref = voices.read_reference(voice)
     assert 3.0 < ref.seconds < 12.0 and ref.sample_rate == 24000
+
+
+def test_a_voice_of_the_users_replaces_the_built_in_one(tmp_path):
+    """voices.dir adds the user's voices; one with a built-in id wins over it."""
+    kit.write_ref_voice(tmp_path, "default")
+    kit.write_ref_voice(tmp_path, "mine")
+    found = voices.discover(tmp_path)
+    assert found == {"default": tmp_path / "default" / "voice.toml", "mine": tmp_path / "mine" / "voice.toml"}
+    assert voices.discover(tmp_path / "missing") == voices.discover("")
 
 
 def test_trimming_removes_only_silent_edges():
@@ -87,4 +97,4 @@ def test_load_all_keeps_good_voices_and_lists_bad_ones(tmp_path):
     _voice(tmp_path, 'audio = "ref.wav"\ntext = "hi"\n', _speechlike(2), name="good")
     _voice(tmp_path, 'audio = "gone.wav"\ntext = "hi"\n', name="bad")
     found, problems = voices.load_all(tmp_path)
-    assert list(found) == ["good"] and len(problems) == 1 and problems[0].startswith("voice 'bad'")
+    assert list(found) == ["default", "good"] and len(problems) == 1 and problems[0].startswith("voice 'bad'")

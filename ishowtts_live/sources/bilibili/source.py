@@ -26,7 +26,9 @@ from websockets.exceptions import ConnectionClosed
 
 from ishowtts_live.config.schema import BilibiliConfig
 from ishowtts_live.events import SourceItem
-from ishowtts_live.sources.base import Backoff, ReconnectingSource, RecentIds, SourceDisconnected, read_with_timeout
+from ishowtts_live.sources.base import (
+    Backoff, ReconnectingSource, RecentIds, SourceDisconnected, read_with_timeout, within,
+)
 from ishowtts_live.sources.bilibili import commands, open_commands
 from ishowtts_live.sources.bilibili.commands import Handler, RoomContext
 from ishowtts_live.sources.bilibili.discovery import Endpoint, WebDiscovery
@@ -305,11 +307,6 @@ class BilibiliSource(FrameMapping, ReconnectingSource):
 
 
 async def _recv(ws: Any, timeout: float) -> bytes | str:
-    # asyncio.timeout, not wait_for, where there is one: on 3.11 wait_for
-    # loses a cancel that lands as recv() completes (CPython gh-86296), and
-    # the source would run on after the daemon stopped it. (On 3.10 aclose()
-    # still stops it: it closes the socket and the loop checks _closed.)
-    if hasattr(asyncio, "timeout"):
-        async with asyncio.timeout(timeout):
-            return await ws.recv()
-    return await asyncio.wait_for(ws.recv(), timeout)
+    # not wait_for: it loses a cancel that lands as recv() completes (CPython
+    # gh-86296), and the source would run on after the daemon stopped it
+    return await within(ws.recv(), timeout)
