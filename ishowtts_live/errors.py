@@ -38,6 +38,11 @@ class VoiceError(ConfigError):
     """A voice that cannot be used (missing audio, empty transcript, too long)."""
 
 
+class ModerationConflict(IshowttsError):
+    """A run-time moderation change to what the config file sets (it would
+    change nothing); the control API answers 409."""
+
+
 class EngineError(IshowttsError):
     """The model or vocoder cannot be loaded (missing, corrupt, unreachable hub)."""
 

@@ -6,7 +6,7 @@ import signal
 import socket
 
 from ishowtts_live.lifecycle import Notifier, Shutdown
-from tests.conftest import wait
+from tests.kit import wait
 
 
 def notify_socket(tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from ishowtts_live.app import load_checked
 from ishowtts_live.config import load_config, show_config
 from ishowtts_live.config.loading import MASK, _walk_marked, parse_override, validate_table
 from ishowtts_live.config.schema import Config, SecretStr, Section
@@ -33,8 +34,8 @@ def test_shipped_config_sets_every_key_to_its_default():
 
 
 def test_shipped_config_passes_every_check():
-    """The shipped file (voices included) is valid as it is."""
-    loaded = load_config(str(SHIPPED))
+    """The shipped file (voices included) passes every check `run` makes."""
+    loaded = load_checked(str(SHIPPED))
     assert loaded.config.engine.nfe_step == 7
     assert Path(loaded.config.voices.dir) == kit.ROOT / "voices"
 
@@ -78,7 +79,7 @@ def test_semantic_problems(tmp_path, text, expected):
     path = tmp_path / "c.toml"
     path.write_text(text if "[voices]" in text else text + f"\n[voices]\ndir = '{kit.ROOT / 'voices'}'\n")
     with pytest.raises(ConfigError) as info:
-        load_config(str(path))
+        load_checked(str(path))
     assert any(expected in p for p in info.value.problems), info.value.problems
 
 
@@ -126,7 +127,7 @@ def test_overrides_apply_and_are_validated():
 
 def test_show_prints_effective_toml():
     """config show round-trips: its output is TOML that decodes to the same config."""
-    loaded = load_config(str(SHIPPED), ["engine.nfe_step=9"], run_checks=False)
+    loaded = load_config(str(SHIPPED), ["engine.nfe_step=9"])
     text = show_config(loaded)
     assert "with --set engine.nfe_step=9" in text
     assert msgspec.convert(tomllib.loads(text), Config) == loaded.config

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import wait
+from tests.kit import wait
 from tests.reliability import is_long, scale
 from tests.reliability.harness import DaemonProcess, summary_ms
 from tests.sources.twitch.fake_server import FakeTwitchServer
