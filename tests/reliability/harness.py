@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,12 +19,7 @@ from typing import Any
 import aiohttp
 
 from tests import kit
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.kit.daemon import free_port
 
 
 def percentile(values: list[float], q: float) -> float:

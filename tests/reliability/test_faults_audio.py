@@ -10,11 +10,11 @@ import asyncio
 
 import pytest
 
-from tests.kit import wait
+from tests.kit import until, wait
 from tests.kit.daemon import start_daemon, stop_daemon
 from tests.pulse import PulseServer, loud_seconds
 from tests.reliability import scale
-from tests.reliability.faultkit import LogTap, report, until
+from tests.reliability.faultkit import LogTap, report
 
 RESTARTS = scale(1, 5)
 
@@ -53,9 +53,9 @@ async def test_audio_server_killed_and_restarted(own_pulse, tiny_config, tmp_pat
             for i in range(RESTARTS):
                 played = daemon.metrics.audio_seconds._value.get()
                 assert daemon.controls.say("这句话说到一半的时候，音频服务器会被杀掉，然后重新启动，我们继续。").kept
+                # the kill lands in the middle of the utterance: some of it heard, most of it to come
                 await until(lambda: daemon.playback.current is not None
-                            and daemon.metrics.audio_seconds._value.get() > played, 120, "speech under way")
-                await asyncio.sleep(0.3)
+                            and daemon.metrics.audio_seconds._value.get() > played + 0.3, 120, "speech under way")
                 own_pulse.proc.kill()  # SIGKILL: no goodbye to clients
                 own_pulse.proc.wait(10)
                 await asyncio.sleep(1.5)  # gone for a while: the sink retries meanwhile

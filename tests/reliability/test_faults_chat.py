@@ -14,10 +14,10 @@ import time
 import aiohttp
 import pytest
 
-from tests.kit import wait
+from tests.kit import until, wait
 from tests.kit.daemon import start_daemon, stop_daemon
 from tests.reliability import scale
-from tests.reliability.faultkit import LogTap, report, until
+from tests.reliability.faultkit import LogTap, report
 from tests.sources.twitch.fake_server import FakeTwitchServer
 from tests.sources.twitch.lines import privmsg
 

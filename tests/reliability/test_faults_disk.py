@@ -22,9 +22,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from tests.kit import until
 from tests.kit.daemon import start_daemon, stop_daemon
 from tests.reliability import scale
-from tests.reliability.faultkit import LogTap, report, until
+from tests.reliability.faultkit import LogTap, report
 
 OUTAGE_S = scale(3, 20)
 

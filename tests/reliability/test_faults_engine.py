@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from tests import kit
-from tests.kit import wait
+from tests.kit import until, wait
 from tests.kit.daemon import start_daemon, stop_daemon
 from tests.reliability import scale
-from tests.reliability.faultkit import LogTap, report, until
+from tests.reliability.faultkit import LogTap, report
 
 MESSAGES = scale(10, 100)
 NAN_AT, OOM_AT = 3, 6  # message numbers (1-based) that meet the NaN vocoder and the OOM model
