@@ -31,7 +31,9 @@ _END = object()
 
 
 class FakeStream:
-    """The AudioStream protocol, fed by the fake engine task."""
+    """The AudioStream protocol, fed by the fake engine task. Its own, not the
+    local backend's EngineStream, so what the pipeline tests exercise is the
+    protocol and not one implementation of it."""
 
     def __init__(self, synth: FakeSynthesizer, request: SynthRequest):
         self.request = request

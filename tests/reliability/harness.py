@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from tests import kit
+from tests.kit import log_events
 from tests.kit.daemon import free_port
 
 
@@ -121,15 +122,7 @@ class DaemonProcess:
         return {"Authorization": f"Bearer {self.token}"}
 
     def log(self) -> list[dict[str, Any]]:
-        out = []
-        for line in list(self.lines):
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(entry, dict):
-                out.append(entry)
-        return out
+        return log_events("".join(list(self.lines)))
 
     def wait_log(self, pred, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
