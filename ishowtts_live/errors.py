@@ -51,5 +51,10 @@ class SynthesisError(IshowttsError):
     """One message could not be synthesized (NaN or silent output, OOM, …)."""
 
 
+class SynthUnavailable(SynthesisError):
+    """Synthesis is away for now (a remote server unreachable), not wrong for
+    this message: the message may be tried again once it is back."""
+
+
 class AudioDeviceError(IshowttsError):
     """The audio output device cannot be opened."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from ishowtts_live.config.loading import LoadedConfig
-from ishowtts_live.errors import SynthesisError
+from ishowtts_live.errors import SynthUnavailable
 from ishowtts_live.synth.jobs import EngineStream
 from ishowtts_live.synth.protocol import SynthHealth, SynthRequest, WarmupProgress
 from ishowtts_live.synth.worker import EngineThread
@@ -54,7 +54,7 @@ class LocalSynthesizer:
     async def wait_ready(self, timeout: float) -> None:
         health = self.health()
         if not health.serving:
-            raise SynthesisError(f"the synthesis engine is not running ({health.detail or health.state})")
+            raise SynthUnavailable(f"the synthesis engine is not running ({health.detail or health.state})")
 
     def health(self) -> SynthHealth:
         if self._state == "running":

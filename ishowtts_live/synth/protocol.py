@@ -6,10 +6,13 @@ Implementations: :class:`~ishowtts_live.synth.local.LocalSynthesizer` (the F5
 engine on this machine's GPU or CPU, in its own thread); a remote one (a
 Triton Inference Server client) fits the same protocol: everything that may
 wait is async, a backend may be unavailable for a while and come back
-(:meth:`Synthesizer.health`), and a stream that cannot be served ends with a
-:class:`~ishowtts_live.errors.SynthesisError` from its iteration, never by
-blocking the event loop. Tests that are not about synthesis use the kit's
-``FakeSynthesizer``.
+(:meth:`Synthesizer.health`, :meth:`Synthesizer.wait_ready`), and a stream
+that cannot be served ends with an error from its iteration, never by
+blocking the event loop: :class:`~ishowtts_live.errors.SynthesisError` when
+this message cannot be synthesized (NaN, out of memory, a bad voice), its
+subclass :class:`~ishowtts_live.errors.SynthUnavailable` when synthesis is
+away for now and the message may be tried again. Tests that are not about
+synthesis use the kit's ``FakeSynthesizer``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import structlog
 
 from ishowtts_live.config.loading import LoadedConfig
-from ishowtts_live.errors import SynthesisError
+from ishowtts_live.errors import SynthUnavailable
 from ishowtts_live.synth.jobs import CallJob, Emitter, EngineStream, Job, SpeechJob
 from ishowtts_live.synth.protocol import SynthRequest, WarmupProgress
 
@@ -123,7 +123,7 @@ class EngineThread:
 
     def _loop(self) -> asyncio.AbstractEventLoop:
         if not self.alive:
-            raise SynthesisError("the synthesis engine is not running")
+            raise SynthUnavailable("the synthesis engine is not running")
         return asyncio.get_running_loop()
 
     # ------------------------------------------------------------------ the engine thread

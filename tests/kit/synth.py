@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ishowtts_live.errors import SynthesisError, VoiceError
+from ishowtts_live.errors import SynthUnavailable, VoiceError
 from ishowtts_live.events import AudioChunk
 from ishowtts_live.synth.protocol import StreamStats, SynthHealth, SynthRequest
 
@@ -136,7 +136,7 @@ class FakeSynthesizer:
 
     async def wait_ready(self, timeout: float) -> None:
         if self._state != "ready":
-            raise SynthesisError("the fake synthesizer is not running")
+            raise SynthUnavailable("the fake synthesizer is not running")
 
     def health(self) -> SynthHealth:
         return SynthHealth(self._state)  # type: ignore[arg-type]
@@ -160,7 +160,7 @@ class FakeSynthesizer:
 
     def _submit(self, requests: list[SynthRequest], priority: int) -> list[FakeStream]:
         if self._state != "ready" or self._jobs is None:
-            raise SynthesisError("the fake synthesizer is not running")
+            raise SynthUnavailable("the fake synthesizer is not running")
         streams = [FakeStream(self, r) for r in requests]
         for s in streams:
             self.requests.append(s.request)
