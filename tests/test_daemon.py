@@ -1,5 +1,7 @@
 """The daemon end to end: replay → filters → queue → engine → sink, as a real
-process where the behaviour is about processes (signals, crashes)."""
+process where the behaviour is about processes (signals, crashes; those with
+the kit's fake synthesizer, tests.kit.fakedaemon, as synthesis is not what
+they test)."""
 
 from __future__ import annotations
 
@@ -25,8 +27,14 @@ def write_log(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def start_daemon(tiny_config: Path, *overrides: str, env: dict | None = None) -> subprocess.Popen:
-    args = [sys.executable, "-m", "ishowtts_live", "run", "--config", str(tiny_config)]
+def start_daemon(tiny_config: Path, *overrides: str, env: dict | None = None, fake: bool = False) -> subprocess.Popen:
+    """``ishowtts-live run`` as a child process; ``fake``: with the kit's
+    FakeSynthesizer (tests.kit.fakedaemon), for tests about the process, not synthesis."""
+    from tests.kit.daemon import free_port
+
+    entry = "tests.kit.fakedaemon" if fake else "ishowtts_live"
+    # a port of its own: other daemons (other test runs on this machine) may hold the default one
+    args = [sys.executable, "-m", entry, "run", "--config", str(tiny_config), "-o", f"control.port={free_port()}"]
     for o in overrides:
         args += ["-o", o]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=kit.ROOT,
@@ -73,7 +81,7 @@ def test_sigterm_stops_cleanly_within_the_grace_period(tiny_config, tmp_path):
                     [{"t": i * 0.5, "user_name": f"u{i}", "text": "大家好，欢迎来到我的直播间，今天我们一起玩游戏。"}
                      for i in range(40)])
     proc = start_daemon(tiny_config, f"sources.replay.path={log}", "audio.output=null",
-                        "daemon.shutdown_grace_s=2", f"state.dir={tmp_path / 'state'}")
+                        "daemon.shutdown_grace_s=2", f"state.dir={tmp_path / 'state'}", fake=True)
     watch = LogWatcher(proc)
     try:
         watch.wait_for(lambda e: e.get("event") == "speaking")
@@ -99,7 +107,7 @@ def test_sigkill_with_a_paid_message_queued_then_restart_speaks_it(tiny_config, 
                  "text": "主播辛苦了"})
     log = write_log(tmp_path / "chat.jsonl", rows)
     proc = start_daemon(tiny_config, f"sources.replay.path={log}", "sources.replay.speed=0",
-                        "audio.output=null", f"state.dir={state}", "queue.max_items=50")
+                        "audio.output=null", f"state.dir={state}", "queue.max_items=50", fake=True)
     watch = LogWatcher(proc)
     try:
         watch.wait_for(lambda e: e.get("event") == "queued" and e.get("msg_id") == "sc-1")
@@ -111,7 +119,8 @@ def test_sigkill_with_a_paid_message_queued_then_restart_speaks_it(tiny_config, 
     spoken_before = [e.get("msg_id") for e in watch.events() if e.get("event") == "speaking"]
     assert "sc-1" not in spoken_before
     empty = write_log(tmp_path / "empty.jsonl", [])
-    proc2 = start_daemon(tiny_config, f"sources.replay.path={empty}", "audio.output=null", f"state.dir={state}")
+    proc2 = start_daemon(tiny_config, f"sources.replay.path={empty}", "audio.output=null", f"state.dir={state}",
+                         fake=True)
     _, stderr = proc2.communicate(timeout=300)
     assert proc2.returncode == 0, stderr[-3000:]
     spoken_after = [e.get("msg_id") for e in log_events(stderr) if e.get("event") == "speaking"]
@@ -129,7 +138,7 @@ async def test_real_audio_reaches_pulseaudio_and_skip_cuts_it(pulse, tiny_loaded
 
     for k, v in pulse.env.items():
         monkeypatch.setenv(k, v)
-    loaded = load_checked(str(tiny_loaded.path), [f"state.dir={tmp_path / 'state'}",
+    loaded = load_checked(str(tiny_loaded.path), [f"state.dir={tmp_path / 'state'}", "control.enabled=false",
                                                    "daemon.exit_when_replay_ends=false"])
     sink = SoundDeviceSink("pulse", 24000, latency=0.25)
     daemon = Daemon(loaded, synthesizer=fake_for(loaded), sink=sink, sources=[])

@@ -62,10 +62,12 @@ class DaemonProcess:
     proc: subprocess.Popen | None = None
     lines: list[str] = field(default_factory=list)
     token: str = ""
+    fake: bool = False  # the kit's FakeSynthesizer instead of the engine (tests.kit.fakedaemon)
 
     def start(self, ready_timeout: float = 180.0) -> "DaemonProcess":
         self.port = self.port or free_port()
-        args = [sys.executable, "-m", "ishowtts_live", "run", "--config", str(self.config),
+        entry = "tests.kit.fakedaemon" if self.fake else "ishowtts_live"
+        args = [sys.executable, "-m", entry, "run", "--config", str(self.config),
                 "-o", f"control.port={self.port}", "-o", f"state.dir={self.state}"]
         for o in self.overrides:
             args += ["-o", o]
