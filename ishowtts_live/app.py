@@ -1,32 +1,75 @@
 """The composition root: build the stages, start them sink-first, stop them in
 reverse. Nothing else wires stages together.
 
-Start: sink → engine thread (load + warm-up) → journal + queue → filters →
-playback → sources → control server → READY. Stop (SIGTERM): sources first,
-the utterance playing may finish within the grace period, then the rest in
-reverse; a second signal forces it.
+Start: sink → synthesizer (load + warm-up) → journal + queue → filters →
+pipeline (playback, ingest) → sources → controls + control server → READY.
+Stop (SIGTERM): sources first, the utterance playing may finish within the
+grace period, then the rest in reverse; a second signal forces it.
+
+It also names each stage's config checks (:data:`CONFIG_CHECKS`), so
+``config check`` and ``run`` refuse the same configurations, and which
+synthesizer backend a name means (:data:`SYNTHESIZERS`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import time
-from typing import Any, Callable
+from typing import Any, Iterable
 
 import structlog
 
 from ishowtts_live import lifecycle
 from ishowtts_live.bus import EventBus
-from ishowtts_live.config.loading import LoadedConfig
-from ishowtts_live.errors import AudioDeviceError, ConfigError
+from ishowtts_live.config.loading import Check, LoadedConfig, load_config
+from ishowtts_live.controls import Controls
+from ishowtts_live.errors import AudioDeviceError
 from ishowtts_live.events import KEPT, Utterance, Verdict
+from ishowtts_live.filters import FilterChain
+from ishowtts_live.filters.moderation import ModerationState
 from ishowtts_live.metrics import Metrics
-from ishowtts_live.pipeline import Backlog, EventClock, Ingest, Playback, Settings, VoiceRouter
+from ishowtts_live.pipeline import (
+    Backlog, Drops, EventClock, Ingest, Moderator, Playback, RuntimeOverrides, VoiceRouter,
+)
+from ishowtts_live.queueing.journal import Journal
+from ishowtts_live.queueing.queue import SpeechQueue
+from ishowtts_live.sources.checks import live_enabled
+from ishowtts_live.synth.protocol import Synthesizer
 
 log = structlog.get_logger(__name__)
 
-LIVE_PLATFORMS = ("bilibili", "twitch", "youtube")
+# Each stage's checks of its own config section ("module:function", imported when used).
+CONFIG_CHECKS = (
+    "ishowtts_live.synth.checks:check_engine",
+    "ishowtts_live.synth.checks:check_voices",
+    "ishowtts_live.sources.checks:check_replay",
+    "ishowtts_live.sources.checks:check_bilibili",
+    "ishowtts_live.sources.checks:check_twitch_youtube",
+    "ishowtts_live.filters.checks:check_filters",
+    "ishowtts_live.control.checks:check_control",
+)
+# Synthesizer backends by name → "module:class" (the chosen one is imported when built).
+SYNTHESIZERS = {"local": "ishowtts_live.synth.local:LocalSynthesizer"}
+
+
+def _imported(name: str) -> Any:
+    module, _, attr = name.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def config_checks() -> list[Check]:
+    return [_imported(name) for name in CONFIG_CHECKS]
+
+
+def load_checked(path: str | None, overrides: Iterable[str] = ()) -> LoadedConfig:
+    """The configuration with every check ``run`` makes passed (ConfigError listing each problem)."""
+    return load_config(path, overrides, checks=config_checks())
+
+
+def make_synthesizer(loaded: LoadedConfig, backend: str = "local") -> Synthesizer:
+    return _imported(SYNTHESIZERS[backend])(loaded)
 
 
 def make_sink(loaded: LoadedConfig, sample_rate: int = 24000):
@@ -66,36 +109,45 @@ def build_sources(loaded: LoadedConfig) -> list[Any]:
     from ishowtts_live.sources import load_factory
 
     cfg = loaded.config.sources
-    sources = [load_factory(name)(getattr(cfg, name)) for name in LIVE_PLATFORMS if getattr(cfg, name).enabled]
+    sources = [load_factory(name)(getattr(cfg, name)) for name in live_enabled(loaded)]
     return sources or [load_factory("replay")(cfg.replay)]
 
 
 class Daemon:
-    """One running ishowtts-live: the stages and the moderator's controls."""
+    """One running ishowtts-live: builds the stages, runs them, stops them.
+    Once started, :attr:`controls` is what the moderator drives."""
 
-    def __init__(self, loaded: LoadedConfig, *, engine_factory: Callable | None = None,
+    def __init__(self, loaded: LoadedConfig, *, synthesizer: Synthesizer | None = None,
                  sink: Any | None = None, sources: list[Any] | None = None):
         self.loaded = loaded
         self.config = loaded.config
-        self._engine_factory = engine_factory
+        self.synth = synthesizer if synthesizer is not None else make_synthesizer(loaded)
         self._sink = sink
         self._sources = sources
         self.bus = EventBus()
         self.metrics = Metrics()
-        self.settings = Settings()
+        self.drops = Drops(self.bus, self.metrics)
+        self.overrides = RuntimeOverrides()
         self.shutdown = lifecycle.Shutdown()
         self.notifier = lifecycle.Notifier()
         self.started_at = time.time()
         self.ready = asyncio.Event()
         self.sources: list[Any] = []
-        self.queue = self.worker = self.sink = self.playback = self.ingest = self.chain = None
-        self.moderation = self.journal = self.control = None
+        self.sink: Any = None
+        self.clock: EventClock | None = None
+        self.backlog: Backlog | None = None
+        self.queue: SpeechQueue | None = None
+        self.chain: FilterChain | None = None
+        self.journal: Journal | None = None
+        self.playback: Playback | None = None
+        self.ingest: Ingest | None = None
+        self.controls: Controls | None = None
+        self.control: Any = None  # the control server
         self._tasks: list[asyncio.Task] = []
 
     # ------------------------------------------------------------------ running
 
     async def run(self) -> int:
-        cfg = self.config
         with contextlib.suppress(NotImplementedError, RuntimeError):
             self.shutdown.install()
         async with contextlib.AsyncExitStack() as stack:
@@ -103,8 +155,8 @@ class Daemon:
             await self._start(stack)
             self.notifier.ready(f"speaking; {len(self.sources)} source(s)")
             self.ready.set()
-            log.info("ready", sources=[s.name for s in self.sources], voice=cfg.voices.default,
-                     nfe_step=cfg.engine.nfe_step, state_dir=str(getattr(self.journal, "path", "")))
+            log.info("ready", sources=[s.name for s in self.sources], voice=self.config.voices.default,
+                     nfe_step=self.config.engine.nfe_step, state_dir=str(self.journal.path))
             reason = await self._wait_for_end()
             self.notifier.stopping()
             log.info("stopping", reason=reason)
@@ -117,53 +169,45 @@ class Daemon:
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         cfg = self.config
-        from ishowtts_live.filters import FilterChain
-        from ishowtts_live.filters.moderation import ModerationState
-        from ishowtts_live.queueing.journal import Journal
-        from ishowtts_live.queueing.queue import SpeechQueue
-        from ishowtts_live.synth.worker import SynthWorker
-
         # 1. sink
         self.sink = self._sink or await open_sink(self.loaded)
         if self._sink is not None:
             await self.sink.open()
         stack.push_async_callback(self.sink.close)
-        # 2. engine thread: load, warm up
+        # 2. synthesis: load, warm up
         self.notifier.status("loading the model")
-        self.worker = SynthWorker(self.loaded, self._engine_factory)
-        warm = await self.worker.start()
-        stack.push_async_callback(self.worker.stop)
+        warm = await self.synth.start(progress=self._warming)
+        stack.push_async_callback(self.synth.stop)
         log.info("engine ready", warmup_s=round(warm, 2))
         # 3. journal, moderation state, queue
         self.journal = Journal.open(self.loaded)
         stack.callback(self.journal.close)
-        self.moderation = ModerationState(cfg.filters.muted_users, cfg.filters.blocked_words, self.journal)
-        muted, blocked = self.journal.load_moderation()
-        self.moderation.restore(muted, blocked)
-        rate = cfg.sources.replay.speed if self._replay_only() else 1.0
-        self.clock = EventClock(rate=rate, start=0.0 if self._replay_only() else None)
+        moderation = ModerationState(cfg.filters.muted_users, cfg.filters.blocked_words, self.journal)
+        moderation.restore(*self.journal.load_moderation())
+        self.clock = EventClock(rate=cfg.sources.replay.speed if self._replay_only() else 1.0,
+                                start=0.0 if self._replay_only() else None)
         self.queue = SpeechQueue(cfg.queue, self.journal, self.clock.now)
-        self.queue.listeners.append(self._on_queue_event)
-        # 4. filters; paid messages accepted before a crash or stop, re-checked
-        # against mutes made since
-        self.chain = FilterChain(cfg.filters, cfg.speech, self.moderation)
-        for utt in self.queue.requeue_journaled(admit=self.gate):
+        self.queue.listeners.append(self.drops.on_queue)
+        # 4. filters; paid messages accepted before a crash or stop, re-checked against mutes made since
+        self.chain = FilterChain(cfg.filters, cfg.speech, moderation)
+        for utt in self.queue.requeue_journaled(admit=self.recheck):
             log.info("paid message restored from the journal", msg_id=utt.event.msg_id if utt.event else utt.id)
-        # 5. playback, ingest
-        backlog_cfg = cfg.backlog
+        # 5. the pipeline: playback, moderation, ingest
         self.backlog = Backlog(
-            threshold_s=backlog_cfg.threshold_s if backlog_cfg.enabled else float("inf"),
-            recover_s=backlog_cfg.recover_s, speed=backlog_cfg.speed, nfe_floor=backlog_cfg.nfe_floor,
-            compact=backlog_cfg.compact, on_change=self._on_backlog,
+            threshold_s=cfg.backlog.threshold_s if cfg.backlog.enabled else float("inf"),
+            recover_s=cfg.backlog.recover_s, speed=cfg.backlog.speed, nfe_floor=cfg.backlog.nfe_floor,
+            compact=cfg.backlog.compact, on_change=self._on_backlog,
         )
-        self.playback = Playback(self.queue, self.worker, self.sink, self.bus, self.metrics, self.settings,
-                                 self.backlog, cfg.engine.nfe_step, self.gate, prefetch=self._prefetch())
-        self.ingest = Ingest(self.chain, self.queue, self.playback, self.moderation,
-                             VoiceRouter(cfg.voices.by_kind, cfg.voices.by_user, self.settings),
-                             self.clock, self.bus, self.metrics, self.backlog)
+        self.playback = Playback(self.queue, self.synth, self.sink, self.bus, self.metrics, self.drops,
+                                 self.overrides, self.backlog, cfg.engine.nfe_step, self.recheck,
+                                 prefetch=self._prefetch())
+        moderator = Moderator(moderation, self.queue, self.playback, self.bus, self.metrics)
+        self.ingest = Ingest(self.chain, self.queue, moderator,
+                             VoiceRouter(cfg.voices.by_kind, cfg.voices.by_user, self.overrides),
+                             self.clock, self.bus, self.metrics, self.drops, self.backlog)
         self._spawn(self.playback.run(), "playback")
-        self._spawn(self._watch_backlog(), "backlog")
-        self._spawn(self.notifier.watchdog(self._healthy), "watchdog")
+        self._spawn(self._housekeeping(), "housekeeping")
+        self._spawn(self.notifier.watchdog(lambda: self.synth.health().serving), "watchdog")
         # 6. sources
         self.sources = self._sources if self._sources is not None else build_sources(self.loaded)
         self.metrics.watch_sources(self.sources)
@@ -171,21 +215,31 @@ class Daemon:
             if hasattr(source, "on_reconnect"):
                 source.on_reconnect = lambda name, error: self.metrics.reconnects.labels(name).inc()
             self._spawn(self.ingest.run(source), f"source:{source.name}")
-        # 7. control server: last up, first down (the exit stack unwinds in reverse)
+        # 7. the moderator's controls and their server: last up, first down
+        self.controls = Controls(
+            config=cfg, queue=self.queue, playback=self.playback, ingest=self.ingest, moderator=moderator,
+            chain=self.chain, synth=self.synth, overrides=self.overrides, backlog=self.backlog, clock=self.clock,
+            drops=self.drops, bus=self.bus, metrics=self.metrics, sources=self.sources, ready=self.ready,
+            started_at=self.started_at,
+        )
         if cfg.control.enabled:
             from ishowtts_live.control.server import ControlServer
 
-            self.control = ControlServer(self, cfg.control, cfg.state.dir)
+            self.control = ControlServer(self.controls, cfg.control, cfg.state.dir)
             await self.control.start()
             stack.push_async_callback(self.control.stop)
 
+    def recheck(self, utt: Utterance) -> Verdict:
+        """Right before speaking: a mute or blocked word added since it was queued still wins."""
+        return self.chain.recheck(utt.event, utt.text) if utt.event is not None else KEPT
+
+    def _warming(self, step: int, steps: int, what: str) -> None:
+        self.notifier.status(f"warming up {step}/{steps}: {what}")
+
     def _prefetch(self) -> int:
-        """engine.prefetch; auto = a batch's worth on the fast path, else one."""
+        """engine.prefetch; auto = what the synthesizer batches at once."""
         n = self.config.engine.prefetch
-        if n >= 0:
-            return n
-        fast = getattr(self.worker.engine, "fast", None)
-        return fast.max_batch if fast is not None else 1
+        return n if n >= 0 else self.synth.max_batch
 
     def _spawn(self, coro, name: str) -> asyncio.Task:
         task = asyncio.create_task(coro, name=f"ishowtts:{name}")
@@ -204,7 +258,7 @@ class Daemon:
     def _replay_only(self) -> bool:
         if self._sources is not None:
             return all(getattr(s, "name", "").startswith("replay:") for s in self._sources)
-        return not any(getattr(self.config.sources, p).enabled for p in LIVE_PLATFORMS)
+        return not live_enabled(self.loaded)
 
     async def _wait_for_end(self) -> str:
         shutdown = asyncio.ensure_future(self.shutdown.requested.wait())
@@ -241,10 +295,7 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _healthy(self) -> bool:
-        return self.worker is not None and self.worker.alive
-
-    async def _watch_backlog(self) -> None:
+    async def _housekeeping(self) -> None:
         while True:
             self.metrics.queue_depth.set(len(self.queue))
             self.backlog.update(self.queue.oldest_wait())
@@ -257,134 +308,10 @@ class Daemon:
         self.metrics.degradations.labels("degraded" if active else "normal").inc()
         self.bus.publish("backlog", degraded=active, oldest_wait_s=round(oldest_wait, 1))
 
-    def _on_queue_event(self, kind: str, utt: Utterance, reason: str) -> None:
-        if kind in ("evicted", "stale", "purged"):
-            self.metrics.drops.labels(reason or kind).inc()
-            from ishowtts_live.pipeline import describe
-
-            self.bus.publish("dropped", reason=reason or kind, **describe(utt))
-
-    def gate(self, utt: Utterance) -> Verdict:
-        """Right before speaking: a mute or blocked word added since it was queued still wins."""
-        return self.chain.recheck(utt.event, utt.text) if utt.event is not None else KEPT
-
-
-    # ------------------------------------------------------------------ controls (the control API calls these)
-
-    def status(self) -> dict[str, Any]:
-        cur = self.playback.current if self.playback else None
-        from ishowtts_live.pipeline import describe
-
-        return {
-            "version": __import__("ishowtts_live").__version__,
-            "uptime_s": round(time.time() - self.started_at, 1),
-            "ready": self.ready.is_set(),
-            "paused": bool(self.queue and self.queue.paused),
-            "speaking": describe(cur) if cur else None,
-            "queue_depth": len(self.queue) if self.queue else 0,
-            "spoken": self.playback.spoken if self.playback else 0,
-            "skipped": self.playback.outcomes["skipped"] if self.playback else 0,
-            "failed": self.playback.outcomes["failed"] if self.playback else 0,
-            "received": self.ingest.received if self.ingest else 0,
-            "voice": self.settings.voice or self.config.voices.default,
-            "nfe_step": self.settings.nfe_step or self.config.engine.nfe_step,
-            "backlog_degraded": bool(self.backlog.active) if self.ingest else False,
-            "sources": [{"name": s.name, **_source_stats(s)} for s in self.sources],
-            "muted_users": self.moderation.muted_users() if self.moderation else [],
-            "blocked_words": self.moderation.blocked_words() if self.moderation else [],
-            "drops": dict(self.chain.drops) | dict(self.queue.drops) if self.chain else {},
-        }
-
-    def queue_snapshot(self) -> list[Any]:
-        return self.queue.snapshot()
-
-    def skip(self) -> bool:
-        return self.playback.skip("moderator")
-
-    def pause(self) -> None:
-        self.queue.pause()
-        self.bus.publish("paused")
-
-    def resume(self) -> None:
-        self.queue.resume()
-        self.playback.poke()
-        self.bus.publish("resumed")
-
-    def clear(self) -> int:
-        removed = self.queue.clear()
-        self.bus.publish("cleared", removed=len(removed))
-        return len(removed)
-
-    def mute(self, user: str) -> int:
-        purged = self.ingest.mute(user)
-        self.bus.publish("moderation", action="mute", target=user, purged=purged)
-        return purged
-
-    def unmute(self, user: str) -> bool:
-        changed = self.moderation.unmute(user)
-        self.bus.publish("moderation", action="unmute", target=user)
-        return changed
-
-    def block(self, word: str) -> bool:
-        changed = self.moderation.block(word)
-        self.bus.publish("moderation", action="block", target=word)
-        return changed
-
-    def unblock(self, word: str) -> bool:
-        changed = self.moderation.unblock(word)
-        self.bus.publish("moderation", action="unblock", target=word)
-        return changed
-
-    async def check_voice(self, voice: str) -> None:
-        """Prepare ``voice`` on the engine thread; VoiceError if there is no such voice."""
-        await self.worker.call(lambda engine: engine.voice(voice))
-
-    async def set_voice(self, voice: str) -> None:
-        """Switch the default voice (prepared on the engine thread first, so a bad one is refused)."""
-        await self.check_voice(voice)
-        self.settings.voice = voice
-        self.bus.publish("settings", voice=voice)
-
-    def set_nfe(self, nfe_step: int) -> None:
-        if not 1 <= nfe_step <= 64:
-            raise ValueError("nfe_step must be between 1 and 64")
-        self.settings.nfe_step = nfe_step
-        self.bus.publish("settings", nfe_step=nfe_step)
-
-    def say(self, text: str, voice: str | None = None) -> Verdict:
-        """A moderator announcement: queued above chat, below paid messages."""
-        from ishowtts_live.events import ChatEvent, now_pair
-        from ishowtts_live.pipeline import describe, new_utterance_id
-
-        mono, wall = now_pair()
-        event = ChatEvent(platform="control", msg_id=f"say-{new_utterance_id()}", text=text, user_name="moderator",
-                          kind="system", received_mono=mono, received_wall=wall, clock=self.clock.now())
-        decision = self.chain.check(event)
-        if not decision.verdict.kept:
-            return decision.verdict
-        utt = Utterance(id=new_utterance_id(), text=decision.speak, voice=voice or "", event=event)
-        verdict = self.queue.put(utt)
-        if verdict.kept:
-            self.bus.publish("queued", **describe(utt))
-        return verdict
-
-    async def tts(self, text: str, voice: str | None = None) -> tuple[Any, int]:
-        """The seed project's endpoint: text → whole waveform, bypassing the queue."""
-        pcm, _stats = await self.worker.synthesize(text, voice)
-        return pcm, self.worker.sample_rate
-
-
-def _source_stats(source: Any) -> dict[str, Any]:
-    stats = getattr(source, "stats", None)
-    if stats is None:
-        return {}
-    keys = ("connects", "reconnects", "received", "duplicates", "parse_errors", "last_error", "last_minute")
-    return {k: getattr(stats, k) for k in keys if hasattr(stats, k)}
-
 
 async def run_daemon(loaded: LoadedConfig) -> int:
-    daemon = Daemon(loaded)
-    return await daemon.run()
+    return await Daemon(loaded).run()
 
 
-__all__ = ["Daemon", "run_daemon", "open_sink", "build_sources", "ConfigError"]
+__all__ = ["CONFIG_CHECKS", "Daemon", "build_sources", "load_checked", "make_synthesizer", "open_sink",
+           "run_daemon"]

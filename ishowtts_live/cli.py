@@ -83,10 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ishowtts_live import logs
-    from ishowtts_live.app import run_daemon
-    from ishowtts_live.config import load_config
+    from ishowtts_live.app import load_checked, run_daemon
 
-    loaded = load_config(args.config, args.overrides)
+    loaded = load_checked(args.config, args.overrides)
     logs.configure(loaded.config.log.level, loaded.config.log.format)
     _model_files(loaded)
     return asyncio.run(run_daemon(loaded))
@@ -102,11 +101,11 @@ def _model_files(loaded) -> None:
 
 def cmd_listen(args: argparse.Namespace) -> int:
     from ishowtts_live import logs
-    from ishowtts_live.config import load_config
+    from ishowtts_live.app import load_checked
     from ishowtts_live.listen import listen
     from ishowtts_live.sources import load_factory
 
-    loaded = load_config(args.config, args.overrides)
+    loaded = load_checked(args.config, args.overrides)
     logs.configure(loaded.config.log.level, loaded.config.log.format)
     cfg = loaded.config.sources
     factory = load_factory(args.platform)
@@ -138,9 +137,10 @@ async def _interruptible(coro) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from ishowtts_live.config import load_config
+    """Every check ``run`` makes before it loads the model."""
+    from ishowtts_live.app import load_checked
 
-    loaded = load_config(args.config, args.overrides)
+    loaded = load_checked(args.config, args.overrides)
     print(f"{loaded.path or 'built-in defaults'}: ok")
     return EXIT_OK
 
@@ -148,7 +148,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_config_show(args: argparse.Namespace) -> int:
     from ishowtts_live.config import load_config, show_config
 
-    print(show_config(load_config(args.config, args.overrides, run_checks=False)), end="")
+    print(show_config(load_config(args.config, args.overrides)), end="")
     return EXIT_OK
 
 
@@ -159,7 +159,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_say(args: argparse.Namespace) -> int:
-    from ishowtts_live.config import load_config
+    from ishowtts_live.app import load_checked
 
     text = sys.stdin.read() if args.text == "-" else args.text
     if not text.strip():
@@ -168,43 +168,60 @@ def cmd_say(args: argparse.Namespace) -> int:
         raise UsageError("--nfe must be between 1 and 64")
     if args.speed is not None and not 0.3 <= args.speed <= 3.0:
         raise UsageError("--speed must be between 0.3 and 3.0")
-    loaded = load_config(args.config, args.overrides)
+    loaded = load_checked(args.config, args.overrides)
     from ishowtts_live import logs
 
     logs.configure(loaded.config.log.level, loaded.config.log.format)
+    make_sink, target = _say_output(loaded, args)  # a typo in --voice or --device is reported before the model loads
     _model_files(loaded)
-    return asyncio.run(_say(loaded, text.strip(), args))
+    return asyncio.run(_say(loaded, text.strip(), args, make_sink, target))
 
 
-async def _say(loaded, text: str, args: argparse.Namespace) -> int:
-    from ishowtts_live.synth.worker import SynthWorker
+def _say_output(loaded, args: argparse.Namespace):
+    """The voice and the output checked before anything slow: (sink for a
+    sample rate, what it is)."""
+    from ishowtts_live.synth import voices
 
-    worker = SynthWorker(loaded)
-    t0 = time.perf_counter()
-    _status(f"loading the model ({loaded.config.engine.model}) …")
-    await worker.start(warmup=False)
-    _status(f"loaded in {time.perf_counter() - t0:.1f} s; speaking …")
+    if args.voice:
+        voices.read_reference(voices.find_voice(loaded.config.voices.dir, args.voice))
     if args.out:
         from ishowtts_live.sinks.wav import WavSink
 
-        sink = WavSink(args.out, worker.sample_rate)
-        target = args.out
-    else:
-        from ishowtts_live.sinks.device import SoundDeviceSink
+        if not Path(args.out).parent.is_dir():
+            raise UsageError(f"--out: folder not found: {Path(args.out).parent}")
+        return (lambda rate: WavSink(args.out, rate)), args.out
+    from ishowtts_live.sinks.device import SoundDeviceSink, find_device
 
-        name = args.device if args.device is not None else loaded.config.audio.device
-        audio = loaded.config.audio
-        sink = SoundDeviceSink(name, worker.sample_rate, latency=audio.latency_ms / 1000, device_rate=audio.sample_rate)
-        target = f"device {name or 'default'!r}"
+    audio = loaded.config.audio
+    name = args.device if args.device is not None else audio.device
+    find_device(name)
+    return (lambda rate: SoundDeviceSink(name, rate, latency=audio.latency_ms / 1000,
+                                         device_rate=audio.sample_rate)), f"device {name or 'default'!r}"
+
+
+async def _say(loaded, text: str, args: argparse.Namespace, make_sink, target: str) -> int:
+    from ishowtts_live.app import make_synthesizer
+    from ishowtts_live.synth.protocol import SynthRequest
+
+    synth = make_synthesizer(loaded)
+    t0 = time.perf_counter()
+    _status(f"loading the model ({loaded.config.engine.model}) …")
+    await synth.start(warmup=False)
     try:
+        await synth.wait_ready(timeout=10.0)
+        _status(f"loaded in {time.perf_counter() - t0:.1f} s; speaking …")
+        sink = make_sink(synth.sample_rate)
         await sink.open()
-        stream = worker.stream(text, args.voice, nfe_step=args.nfe, speed=args.speed, seed=args.seed)
-        async for chunk in stream:
-            await sink.write(chunk.pcm)
-        await sink.drain()
+        try:
+            stream = synth.stream(SynthRequest(text=text, voice=args.voice, nfe_step=args.nfe, speed=args.speed,
+                                               seed=args.seed))
+            async for chunk in stream:
+                await sink.write(chunk.pcm)
+            await sink.drain()
+        finally:
+            await sink.close()
     finally:
-        await sink.close()
-        await worker.stop()
+        await synth.stop()
     stats = stream.stats
     first = (stats.first_block - stats.submitted) if stats.first_block else float("nan")
     note = " (cut at engine.max_audio_s)" if stats.truncated else ""

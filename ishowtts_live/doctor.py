@@ -204,14 +204,14 @@ def run_doctor(config_path: str | None, overrides: list[str]) -> int:
     report.line(f5 is not None, "f5-tts", str(f5) if f5 else "not installed (pip install f5-tts)")
 
     try:
-        loaded = load_config(config_path, overrides, run_checks=False)
+        loaded = load_config(config_path, overrides)
     except ConfigError as exc:
         for problem in exc.problems:
             report.line(False, "config", problem)
         return EXIT_CONFIG
-    from ishowtts_live.config.checks import run_checks
+    from ishowtts_live.app import config_checks
 
-    problems = run_checks(loaded)
+    problems = [problem for check in config_checks() for problem in check(loaded)]
     report.line(not problems, "config", f"{loaded.path or 'built-in defaults'}"
                 + ("" if not problems else f": {len(problems)} problem(s), see below"))
     for problem in problems:

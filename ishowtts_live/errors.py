@@ -38,12 +38,22 @@ class VoiceError(ConfigError):
     """A voice that cannot be used (missing audio, empty transcript, too long)."""
 
 
+class ModerationConflict(IshowttsError):
+    """A run-time moderation change to what the config file sets (it would
+    change nothing); the control API answers 409."""
+
+
 class EngineError(IshowttsError):
     """The model or vocoder cannot be loaded (missing, corrupt, unreachable hub)."""
 
 
 class SynthesisError(IshowttsError):
     """One message could not be synthesized (NaN or silent output, OOM, …)."""
+
+
+class SynthUnavailable(SynthesisError):
+    """Synthesis is away for now (a remote server unreachable), not wrong for
+    this message: the message may be tried again once it is back."""
 
 
 class AudioDeviceError(IshowttsError):

@@ -98,6 +98,18 @@ class Utterance(msgspec.Struct, frozen=True, kw_only=True):
     event: ChatEvent | None = None
 
 
+def utterance_fields(utt: Utterance) -> dict[str, Any]:
+    """What the event stream, the control API and the overlay show of an
+    utterance (one definition for the pipeline and the control plane)."""
+    ev = utt.event
+    return {
+        "id": utt.id, "text": utt.text, "voice": utt.voice,
+        "user_name": ev.user_name if ev else "", "user_id": ev.user_id if ev else "",
+        "platform": ev.platform if ev else "", "kind": ev.kind if ev else "system",
+        "amount": ev.amount if ev else 0.0, "msg_id": ev.msg_id if ev else "",
+    }
+
+
 class AudioChunk(msgspec.Struct, kw_only=True):
     """A block of PCM on its way to a sink (≤ 100 ms, so skip lands at once)."""
 

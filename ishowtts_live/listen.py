@@ -4,6 +4,7 @@ verdict and the text that would be spoken — without synthesis."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from typing import Any, TextIO
 
@@ -77,7 +78,8 @@ async def listen(loaded: LoadedConfig, source, *, as_json: bool, out: TextIO = s
             else:
                 decision = chain.check(item)
                 if decision.command is not None and decision.command.name in ("mute", "unmute", "block", "unblock"):
-                    getattr(moderation, decision.command.name)(decision.command.arg)
+                    with contextlib.suppress(ValueError):  # nothing left to match once normalised
+                        getattr(moderation, decision.command.name)(decision.command.arg)
                 record = event_record(item, decision)
             out.write(encoder.encode(record).decode() if as_json else human_line(record, color))
             out.write("\n")

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import pytest
 
 from tests import kit
+from tests.kit import wait  # noqa: F401 - for branches that still import it from here; use tests.kit
 
 
 def pytest_addoption(parser):
@@ -40,9 +40,9 @@ def tiny_config(tmp_path_factory, tiny_weights, voices_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_loaded(tiny_config):
-    from ishowtts_live.config import load_config
+    from ishowtts_live.app import load_checked
 
-    return load_config(str(tiny_config))
+    return load_checked(str(tiny_config))
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +53,12 @@ def engine(tiny_loaded):
     return load_engine(tiny_loaded)
 
 
-async def wait(aw, timeout: float = 60.0):
-    """Every await in a test has a deadline."""
-    return await asyncio.wait_for(aw, timeout)
+@pytest.fixture
+def fake_synth(tiny_loaded):
+    """A FakeSynthesizer with the test voices (tones, no model)."""
+    from ishowtts_live.synth import voices
+
+    return kit.FakeSynthesizer(voices=voices.discover(tiny_loaded.config.voices.dir))
 
 
 @pytest.fixture(scope="session")

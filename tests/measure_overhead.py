@@ -53,10 +53,10 @@ async def measure(n: int) -> dict:
     task = asyncio.create_task(daemon.run())
     await asyncio.wait_for(daemon.ready.wait(), 300)
     streams = []
-    real_stream = daemon.worker.stream
+    real_stream = daemon.synth.stream
 
-    def stream(*a, **kw):
-        s = real_stream(*a, **kw)
+    def stream(request):
+        s = real_stream(request)
         streams.append(s)
         return s
 
@@ -65,9 +65,9 @@ async def measure(n: int) -> dict:
         streams.extend(ahead)
         return ahead
 
-    real_ahead = daemon.worker.stream_ahead
-    daemon.worker.stream = stream
-    daemon.worker.stream_ahead = stream_ahead
+    real_ahead = daemon.synth.stream_ahead
+    daemon.synth.stream = stream
+    daemon.synth.stream_ahead = stream_ahead
     sub = daemon.bus.subscribe()
     e2e, engine, overhead = [], [], []
     for i in range(n):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from ishowtts_live.bus import EventBus
-from tests.conftest import wait
+from tests.kit import wait
 
 
 async def test_subscribers_get_events_in_order():

@@ -131,3 +131,44 @@ def test_doctor_flags_a_broken_voice(tiny_config, tmp_path, voices_dir):
     r = kit.run_cli("doctor", "--config", str(tiny_config), "-o", f"voices.dir={vdir}")
     assert r.returncode == 1
     assert "voice 'zh16': audio file not found" in r.stdout
+
+
+def _main_without_torch(*argv: str) -> subprocess.CompletedProcess:
+    """``main(argv)`` in a child process that then asserts torch was never imported."""
+    code = (
+        "import sys\nfrom ishowtts_live.cli import main\n"
+        f"rc = main({list(argv)!r})\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'f5_tts', 'torchaudio')]\n"
+        "assert not bad, bad[:3]\nsys.exit(rc)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=kit.ROOT, timeout=120)
+
+
+def test_say_reports_an_unknown_voice_before_loading_the_model(tiny_config, tmp_path):
+    """`say --voice nope`: exit 78 and one line naming the voice, without loading the model."""
+    r = _main_without_torch("say", "你好", "--config", str(tiny_config), "--voice", "nope",
+                            "--out", str(tmp_path / "x.wav"))
+    assert r.returncode == 78, r.stderr
+    assert r.stderr.startswith("ishowtts-live: voice 'nope': not found in ") and len(r.stderr.splitlines()) == 1
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_say_reports_an_unknown_device_before_loading_the_model(tiny_config):
+    """`say --device nosuch`: exit 1 and one line naming the device, without loading the model."""
+    r = _main_without_torch("say", "你好", "--config", str(tiny_config), "--device", "nosuch-device")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("ishowtts-live: error: ") and "nosuch-device" in r.stderr
+    assert len(r.stderr.splitlines()) == 1
+
+
+def test_config_check_runs_every_check_run_does(tmp_path):
+    """A config that `run` would refuse (the replay log it would read is missing)
+    fails `config check` too, with the same line and exit 78."""
+    cfg = tmp_path / "ishowtts.toml"
+    cfg.write_text(f'[voices]\ndir = "{kit.ROOT / "voices"}"\n[sources.replay]\npath = "missing.jsonl"\n')
+    r = kit.run_cli("config", "check", "--config", str(cfg))
+    assert r.returncode == 78, r.stdout + r.stderr
+    assert r.stderr.strip() == f"ishowtts-live: {cfg}: sources.replay.path: chat log not found: {tmp_path / 'missing.jsonl'}"
+    live = kit.run_cli("config", "check", "--config", str(cfg), "-o", "sources.twitch.enabled=true",
+                       "-o", "sources.twitch.channel=somechannel")
+    assert live.returncode == 0, live.stderr  # with a live source `run` never reads the replay log

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 
 from ishowtts_live.events import ChatEvent
-from ishowtts_live.pipeline import Backlog, EventClock, Settings, VoiceRouter, utterance_id_for
-from tests.conftest import wait
+from ishowtts_live.pipeline import Backlog, EventClock, RuntimeOverrides, VoiceRouter, utterance_id_for
+from tests.kit import until, wait
 
 
 def ev(kind="chat", user_id="", user_name="", amount=0.0) -> ChatEvent:
@@ -45,7 +44,8 @@ def test_a_redelivered_message_gets_the_same_utterance_id():
 ])
 def test_voice_routing(event, override, expected):
     """User, then kind, then the moderator's choice, then the default."""
-    router = VoiceRouter({"superchat": "streamer"}, {"alice": "alice-voice", "42": "vip"}, Settings(voice=override))
+    router = VoiceRouter({"superchat": "streamer"}, {"alice": "alice-voice", "42": "vip"},
+                         RuntimeOverrides(voice=override))
     assert router.voice_for(event) == expected
 
 
@@ -85,40 +85,42 @@ def test_event_clock_follows_events_and_rate():
     clock.observe(10.0)
     clock.observe(3.0)
     assert clock.now() == 10.0
-    fast = EventClock(rate=100.0, start=0.0)
-    time.sleep(0.05)
-    assert fast.now() >= 4.0
+    real = [500.0]  # the monotonic clock, moved by hand
+    fast = EventClock(rate=100.0, start=0.0, monotonic=lambda: real[0])
+    real[0] += 0.05
+    assert fast.now() == pytest.approx(5.0)
+    fast.observe(2.0)  # behind: ignored
+    assert fast.now() == pytest.approx(5.0)
+    fast.observe(9.0)
+    real[0] += 0.01
+    assert fast.now() == pytest.approx(10.0)
 
 
-@pytest.mark.slow
-async def test_backlog_degrades_and_recovers(engine, tiny_config, tmp_path):
+async def test_backlog_degrades_and_recovers(tiny_config, tmp_path):
     """A burst the daemon cannot keep up with: it degrades (event, metric, compact text, faster
     speech at the NFE floor) and goes back to normal once the queue drains."""
-    from ishowtts_live.app import Daemon
-    from ishowtts_live.config import load_config
+    from ishowtts_live.app import Daemon, load_checked
     from ishowtts_live.sinks.null import NullSink
+    from tests.kit.daemon import fake_for
 
     log = tmp_path / "burst.jsonl"
     texts = ["大家好", "主播晚上好", "今天玩什么", "这个好看", "再来一局", "晚安"]
     log.write_text("\n".join(json.dumps({"t": i * 0.5, "user_name": f"viewer{chr(97 + i)}", "user_id": str(i),
                                          "msg_id": f"b{i}", "text": text}) for i, text in enumerate(texts)))
-    loaded = load_config(str(tiny_config), [
+    loaded = load_checked(str(tiny_config), [
         f"state.dir={tmp_path / 'state'}", f"sources.replay.path={log}", "sources.replay.speed=1",
-        "daemon.exit_when_replay_ends=true", "backlog.threshold_s=1", "backlog.recover_s=0.5",
+        "daemon.exit_when_replay_ends=false", "backlog.threshold_s=1", "backlog.recover_s=0.5",
         "backlog.nfe_floor=3", "control.enabled=false", "filters.user_rate_per_min=0"])
-    daemon = Daemon(loaded, engine_factory=lambda _l: engine, sink=NullSink(realtime=True))
+    synth = fake_for(loaded, seconds_per_char=0.1)  # chat at 0.5 s intervals, spoken in ~1.2 s each
+    daemon = Daemon(loaded, synthesizer=synth, sink=NullSink(realtime=True))
     task = asyncio.create_task(daemon.run())
-    await wait(daemon.ready.wait(), 120)
-    sub = daemon.bus.subscribe()
-    seen = []
-
-    async def collect():
-        async for event in sub:
-            seen.append(event)
-
-    collector = asyncio.create_task(collect())
-    assert await wait(task, 300) == 0
-    collector.cancel()
+    recovered = lambda: [e["degraded"] for e in daemon.bus.recent if e["type"] == "backlog"][:2] == [True, False]  # noqa: E731
+    try:
+        await until(lambda: recovered() or task.done(), 120, "the backlog to degrade and recover")
+    finally:
+        daemon.shutdown.request("test over")
+        assert await wait(task, 60) == 0
+    seen = list(daemon.bus.recent)  # the whole run: fewer than its 100 events
     backlog = [e for e in seen if e["type"] == "backlog"]
     assert [e["degraded"] for e in backlog][:2] == [True, False], backlog
     assert daemon.backlog.changes >= 2
@@ -129,3 +131,6 @@ async def test_backlog_degrades_and_recovers(engine, tiny_config, tmp_path):
     # the chat template names the viewer; the compact one (while degraded) does not
     assert before and all("说：" in e["text"] for e in before), before
     assert during and all("说：" not in e["text"] for e in during), during
+    # what was synthesized while degraded: faster, at the NFE floor
+    compact = [r for r in synth.requests if "说：" not in r.text]
+    assert compact and all((r.nfe_step, r.speed) == (3, 1.3) for r in compact), compact

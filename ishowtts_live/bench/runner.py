@@ -153,11 +153,13 @@ class _Peak:
             self.mb = torch.cuda.max_memory_allocated() / 2**20
 
 
-async def _ours_once(worker, text: str, voice: str | None, nfe: int, seed: int) -> tuple[float, float, float, np.ndarray]:
+async def _ours_once(synth, text: str, voice: str | None, nfe: int, seed: int) -> tuple[float, float, float, np.ndarray]:
     """(synthesis s, first audio s, audio s, waveform) for one message, timed
     in the consumer, as the daemon's playback would see it."""
+    from ishowtts_live.synth.protocol import SynthRequest
+
     t0 = time.perf_counter()
-    stream = worker.stream(text, voice, nfe_step=nfe, seed=seed)
+    stream = synth.stream(SynthRequest(text=text, voice=voice, nfe_step=nfe, seed=seed))
     first = None
     parts = []
     async for chunk in stream:
@@ -166,7 +168,7 @@ async def _ours_once(worker, text: str, voice: str | None, nfe: int, seed: int) 
         parts.append(chunk.pcm)
     total = time.perf_counter() - t0
     pcm = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    return total, first if first is not None else total, len(pcm) / worker.sample_rate, pcm
+    return total, first if first is not None else total, len(pcm) / synth.sample_rate, pcm
 
 
 def _row(impl: str, case: Case, nfe: int, synth: list[float], ttfa: list[float], audio: list[float],
@@ -189,32 +191,32 @@ def _write_sample(folder: Path, name: str, pcm: np.ndarray, sample_rate: int) ->
 
 
 async def run(opts: BenchOptions) -> dict[str, Any]:
-    from ishowtts_live.config import load_config
-    from ishowtts_live.synth.worker import SynthWorker
+    from ishowtts_live.app import load_checked
+    from ishowtts_live.synth.local import LocalSynthesizer
 
-    base = load_config(opts.config, opts.overrides)
+    base = load_checked(opts.config, opts.overrides)
     weight_overrides, random_weights, described = resolve_weights(base, opts)
     # the bench measures synthesis: the audio cache would answer repeats from memory
-    loaded = load_config(opts.config, [*opts.overrides, *weight_overrides, "engine.cache_mb=0"])
+    loaded = load_checked(opts.config, [*opts.overrides, *weight_overrides, "engine.cache_mb=0"])
     cfg = loaded.config.engine
     if random_weights:
         opts.say(RANDOM_NOTE)
 
-    worker = SynthWorker(loaded)
+    synth = LocalSynthesizer(loaded)  # the engine's own figures (describe, graphs) are read from it
     frames0 = _compile_frames()
     opts.say(f"loading {cfg.model} and warming up (buckets, compile) …")
     t0 = time.perf_counter()
-    warm_s = await worker.start(warmup=True)
+    warm_s = await synth.start(warmup=True)
     load_s = time.perf_counter() - t0
-    engine = worker.engine
+    engine = synth.engine
     try:
-        voice = engine.voice(opts.voice)
-        return await _measure(opts, worker, engine, voice, cfg, load_s, warm_s, frames0, random_weights, described)
+        voice = engine.prepared_voice(opts.voice)
+        return await _measure(opts, synth, engine, voice, cfg, load_s, warm_s, frames0, random_weights, described)
     finally:
-        await worker.stop()
+        await synth.stop()
 
 
-async def _measure(opts: BenchOptions, worker, engine, voice, cfg, load_s: float, warm_s: float, frames0: int,
+async def _measure(opts: BenchOptions, synth, engine, voice, cfg, load_s: float, warm_s: float, frames0: int,
                    random_weights: bool, described: str) -> dict[str, Any]:
     params = engine.params(voice)
     warm_frames = _compile_frames() - frames0
@@ -237,7 +239,7 @@ async def _measure(opts: BenchOptions, worker, engine, voice, cfg, load_s: float
         for case in opts.cases:
             # warm-up runs: first use of this NFE / length may capture a graph
             for i in range(opts.warmup_runs):
-                await _ours_once(worker, case.text, voice.id, nfe, opts.seed + i)
+                await _ours_once(synth, case.text, voice.id, nfe, opts.seed + i)
                 if upstream is not None:
                     _upstream_once(upstream, voice, case, nfe, params, opts.seed + i)
             ours: dict[str, list[float]] = {"synth": [], "ttfa": [], "audio": []}
@@ -247,14 +249,14 @@ async def _measure(opts: BenchOptions, worker, engine, voice, cfg, load_s: float
                 seed = opts.seed + 1000 + run_i
                 f0, c0 = _compile_frames(), captures()
                 with _Peak(engine.device) as peak:
-                    synth, ttfa, audio_s, pcm = await _ours_once(worker, case.text, voice.id, nfe, seed)
+                    synth_s, ttfa, audio_s, pcm = await _ours_once(synth, case.text, voice.id, nfe, seed)
                 frames_measured += _compile_frames() - f0
                 captures_measured += captures() - c0
                 peak_ours = max(peak_ours or 0.0, peak.mb) if peak.mb is not None else None
-                for k, v in (("synth", synth), ("ttfa", ttfa), ("audio", audio_s)):
+                for k, v in (("synth", synth_s), ("ttfa", ttfa), ("audio", audio_s)):
                     ours[k].append(v)
                 if run_i == 0 and opts.samples is not None:
-                    _write_sample(opts.samples, f"{case.name}-nfe{nfe}-ours.wav", pcm, worker.sample_rate)
+                    _write_sample(opts.samples, f"{case.name}-nfe{nfe}-ours.wav", pcm, synth.sample_rate)
                 if upstream is not None:
                     with _Peak(engine.device) as peak:
                         res = _upstream_once(upstream, voice, case, nfe, params, seed)
@@ -280,7 +282,7 @@ async def _measure(opts: BenchOptions, worker, engine, voice, cfg, load_s: float
         texts = [opts.cases[i % len(opts.cases)].text for i in range(n)]
         f0, c0 = _compile_frames(), captures()
         t0 = time.perf_counter()
-        outs = await asyncio.gather(*(_ours_once(worker, t, voice.id, tp_nfe, opts.seed + 2000 + i)
+        outs = await asyncio.gather(*(_ours_once(synth, t, voice.id, tp_nfe, opts.seed + 2000 + i)
                                       for i, t in enumerate(texts)))
         wall = time.perf_counter() - t0
         frames_measured += _compile_frames() - f0

@@ -3,6 +3,11 @@
 A bad file never stops at its first problem: every key is checked on its own,
 and the user gets one ``section.key: what is wrong`` line per problem (with a
 "did you mean" for unknown keys), then exit status 78.
+
+Checks that need more than a key's type belong to the stages (each owns its
+section's: ``synth/checks.py``, ``sources/checks.py``, …); the composition
+root names them (``ishowtts_live.app.CONFIG_CHECKS``) and hands them to
+:func:`load_config`, so this package imports no stage.
 """
 
 from __future__ import annotations
@@ -52,6 +57,10 @@ def resolve_path(value: str, base_dir: Path) -> str:
         return value
     p = Path(os.path.expanduser(value))
     return str(p if p.is_absolute() else (base_dir / p).resolve())
+
+
+# A check of the decoded config: one ``section.key: what is wrong`` line per problem.
+Check = Callable[[LoadedConfig], "list[str]"]
 
 
 # --------------------------------------------------------------------------- finding
@@ -217,9 +226,11 @@ def load_config(
     path: str | None = None,
     overrides: typing.Iterable[str] = (),
     *,
-    run_checks: bool = True,
+    checks: typing.Iterable[Check] = (),
 ) -> LoadedConfig:
-    """Find, read, override, validate and decode the configuration.
+    """Find, read, override, validate and decode the configuration, then run
+    ``checks`` (the stages' own, as the composition root names them:
+    ``ishowtts_live.app.load_checked``).
 
     Raises :class:`ConfigError` listing every problem. With no file found the
     built-in defaults apply as if the file were ``./config/ishowtts.toml``.
@@ -236,12 +247,9 @@ def load_config(
     _walk_marked(config, "path", lambda v: resolve_path(v, base_dir))
     _default_paths(config)
     loaded = LoadedConfig(config=config, path=found, base_dir=base_dir, overrides=overrides)
-    if run_checks:
-        from ishowtts_live.config.checks import run_checks as checks
-
-        problems = checks(loaded)
-        if problems:
-            raise ConfigError(_prefixed(found, problems))
+    problems = [problem for check in checks for problem in check(loaded)]
+    if problems:
+        raise ConfigError(_prefixed(found, problems))
     return loaded
 
 

@@ -77,7 +77,7 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         raise UsageError("nfe: N must be between 1 and 64")
     if args.action == "events" and not 0 <= args.history <= 100:
         raise UsageError("--history must be between 0 and 100")
-    loaded = load_config(args.config, args.overrides, run_checks=False)
+    loaded = load_config(args.config, args.overrides)
     url = args.url or default_url(loaded.config.control)
     if not url.startswith(("http://", "https://", "unix:")):
         raise UsageError(f"--url must start with http://, https:// or unix:, got {url!r}")
@@ -152,12 +152,13 @@ async def run_action(client: Any, args: argparse.Namespace) -> int:
         target = args.target
         body = p.UserBody(user=target) if action in ("mute", "unmute") else p.WordBody(word=target)
         result = await client.command(f"/api/{action}", body)
-        if action == "mute":
-            print(f"muted {target!r}; {_n(result.count or 0, 'queued message')} removed")
-        else:
-            done = {"unmute": "unmuted", "block": "blocked", "unblock": "unblocked"}[action]
-            state = {"unmute": "was not muted", "block": "was already blocked", "unblock": "was not blocked"}[action]
-            print(f"{done} {target!r}" if result.changed else f"{target!r} {state}")
+        done = {"mute": "muted", "unmute": "unmuted", "block": "blocked", "unblock": "unblocked"}[action]
+        state = {"mute": "was already muted", "unmute": "was not muted", "block": "was already blocked",
+                 "unblock": "was not blocked"}[action]
+        line = f"{done} {target!r}" if result.changed else f"{target!r} {state}"
+        if action == "mute" and (result.changed or result.count):
+            line += f"; {_n(result.count or 0, 'queued message')} removed"
+        print(line)
     elif action == "say":
         result = await client.command("/api/say", p.SayBody(text=args.text, voice=args.voice))
         if not result.ok:

@@ -2,8 +2,9 @@
 the token) and ``/overlay/feed`` (read-only, no token: only what the overlay
 shows, which is on stream anyway — the message being spoken and the next few).
 
-Both follow the daemon's event bus; a burst of events is coalesced, so a chat
-flood costs the overlay one snapshot per burst, not one per message. A
+Both follow the daemon's event stream (through its Controls); a burst of
+events is coalesced, so a chat flood costs the overlay one snapshot per
+burst, not one per message. A
 foreign ``Origin`` never reaches these handlers (the server's guard refuses
 it), so another web page cannot read them either.
 """
@@ -11,13 +12,16 @@ it), so another web page cannot read them either.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import msgspec
 import structlog
 from aiohttp import WSMsgType, web
 
-from ishowtts_live.control.protocol import BadBody, OverlayItem, OverlayState
+from ishowtts_live.control.protocol import BadBody
+
+if TYPE_CHECKING:
+    from ishowtts_live.controls import Controls
 
 log = structlog.get_logger(__name__)
 
@@ -28,8 +32,8 @@ _CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR
 
 
 class Feeds:
-    def __init__(self, daemon: Any):
-        self.daemon = daemon
+    def __init__(self, controls: Controls):
+        self.controls = controls
         self._closing = asyncio.Event()
         self._sockets: set[web.WebSocketResponse] = set()
         self._handlers: set[asyncio.Task] = set()
@@ -54,8 +58,7 @@ class Feeds:
             for event in batch:
                 await ws.send_str(encoder.encode(event).decode())
 
-        recent = list(self.daemon.bus.recent)[-history:] if history else []
-        return await self._serve(request, recent, send)
+        return await self._serve(request, self.controls.recent_events(history), send)
 
     async def overlay(self, request: web.Request) -> web.WebSocketResponse:
         """An :class:`OverlayState` now, then again whenever it changes."""
@@ -64,29 +67,18 @@ class Feeds:
 
         async def send(ws: web.WebSocketResponse, batch: list[dict[str, Any]]) -> None:
             nonlocal last
-            state = msgspec.json.encode(self.overlay_state(count))
+            state = msgspec.json.encode(self.controls.overlay(count))
             if state != last:
                 last = state
                 await ws.send_str(state.decode())
 
         return await self._serve(request, [{}], send)
 
-    def overlay_state(self, count: int) -> OverlayState:
-        d = self.daemon
-        current = d.playback.current if d.playback is not None else None
-        upcoming = d.queue_snapshot()[:count] if d.queue is not None and count else []
-        return OverlayState(
-            speaking=overlay_item(current) if current is not None else None,
-            next=[overlay_item(u) for u in upcoming],
-            paused=bool(d.queue is not None and d.queue.paused),
-            seq=d.bus.seq,
-        )
-
     async def _serve(self, request: web.Request, first: list[dict[str, Any]],
                      send: Callable[[web.WebSocketResponse, list[dict[str, Any]]], Awaitable[None]]):
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
         await ws.prepare(request)
-        sub = self.daemon.bus.subscribe()  # before the first message, so nothing falls in between
+        sub = self.controls.subscribe()  # before the first message, so nothing falls in between
         self._sockets.add(ws)
         task = asyncio.current_task()
         self._handlers.add(task)
@@ -129,15 +121,6 @@ class Feeds:
             for fut in (closing, reader, getter):
                 if fut is not None and not fut.done():
                     fut.cancel()
-
-
-def overlay_item(entry: Any) -> OverlayItem:
-    utt = getattr(entry, "utterance", entry)
-    event = utt.event
-    if event is None:
-        return OverlayItem(user_name="", text=utt.text, kind="system")
-    return OverlayItem(user_name=event.user_name, text=event.text or utt.text, kind=event.kind,
-                       amount=event.amount, platform=event.platform)
 
 
 def _int_arg(request: web.Request, name: str, default: int, most: int) -> int:

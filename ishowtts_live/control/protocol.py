@@ -13,10 +13,13 @@ docs/control.md). The overlay's feed (``/overlay/feed``) carries only
 from __future__ import annotations
 
 import re
+import time
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
+
+from ishowtts_live.events import Utterance, utterance_fields
 
 TOKEN_FILE_NAME = "control.token"
 TOKEN_ENV = "ISHOWTTS_LIVE_TOKEN"  # ctl: a token given in the environment wins over the file
@@ -165,6 +168,10 @@ class Health(msgspec.Struct, kw_only=True):
     status: str  # "ok" | "starting" | "failing"
     ready: bool
 
+    @property
+    def http_status(self) -> int:
+        return 200 if self.status == "ok" else 503
+
 
 class OverlayItem(msgspec.Struct, kw_only=True):
     user_name: str
@@ -179,6 +186,33 @@ class OverlayState(msgspec.Struct, kw_only=True):
     next: list[OverlayItem]
     paused: bool = False
     seq: int = 0
+
+
+# ---------------------------------------------------------------------- utterances as shown
+
+
+def item_of(entry: Any, now_wall: float | None = None) -> Item:
+    """An utterance (or a queue entry holding one) as the API shows it."""
+    utt: Utterance = getattr(entry, "utterance", entry)
+    data = utterance_fields(utt)
+    event = utt.event
+    now_wall = time.time() if now_wall is None else now_wall
+    data["priority"] = utt.priority
+    data["age_s"] = round(max(0.0, now_wall - event.received_wall), 1) if event and event.received_wall else 0.0
+    data["speak"] = utt.text
+    if event is not None:  # the words the viewer wrote; ``speak`` is the text for speech
+        data["text"] = event.text or utt.text
+    return msgspec.convert(data, Item)
+
+
+def overlay_item_of(entry: Any) -> OverlayItem:
+    """What the overlay shows of an utterance: on stream anyway, never ids."""
+    utt: Utterance = getattr(entry, "utterance", entry)
+    event = utt.event
+    if event is None:
+        return OverlayItem(user_name="", text=utt.text, kind="system")
+    return OverlayItem(user_name=event.user_name, text=event.text or utt.text, kind=event.kind,
+                       amount=event.amount, platform=event.platform)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -1,6 +1,6 @@
 """The control server: aiohttp on 127.0.0.1 (or a Unix socket) in the daemon.
 
-Routes call the :class:`~ishowtts_live.app.Daemon` controls and nothing else.
+Routes call the daemon's :class:`~ishowtts_live.controls.Controls` and nothing else.
 One middleware guards them all, in this order: Host (DNS rebinding) → Origin
 (403) → bearer token (401, except for the public paths) → body problems
 (400 naming the field, 413 over ``control.max_body_bytes``).
@@ -16,21 +16,24 @@ import stat
 import time
 import wave
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import msgspec
 import numpy as np
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from ishowtts_live.config.schema import ControlConfig
 from ishowtts_live.control import security
 from ishowtts_live.control.feeds import Feeds
 from ishowtts_live.control.protocol import (
-    BadBody, Error, Health, Item, NfeBody, Queue, Result, SayBody, SourceStatus, Status, TtsBody, UserBody,
-    VoiceBody, WordBody, decode_body,
+    BadBody, Error, NfeBody, Result, SayBody, TtsBody, UserBody, VoiceBody, WordBody, decode_body,
 )
-from ishowtts_live.errors import IshowttsError, VoiceError
+from ishowtts_live.errors import IshowttsError, ModerationConflict, VoiceError
+
+if TYPE_CHECKING:
+    from ishowtts_live.controls import Change, Controls
 
 log = structlog.get_logger(__name__)
 
@@ -55,13 +58,13 @@ def reply(obj: Any, status: int = 200) -> web.Response:
 class ControlServer:
     """Started by the daemon after everything else, stopped first."""
 
-    def __init__(self, daemon: Any, cfg: Any, state: str):
-        self.daemon = daemon
+    def __init__(self, controls: Controls, cfg: ControlConfig, state: str):
+        self.controls = controls
         self.cfg = cfg
         self.token_path = security.token_path(cfg.token_file, state)
         self.token = ""
         self.url = ""
-        self.feeds = Feeds(daemon)
+        self.feeds = Feeds(controls)
         self._runner: web.AppRunner | None = None
         self._tts_lock = asyncio.Lock()
 
@@ -131,7 +134,7 @@ class ControlServer:
             response = await self._handle(request, handler)
         route = request.match_info.route.resource
         label = route.canonical if route is not None else "other"
-        self.daemon.metrics.control_requests.labels(label, str(response.status)).inc()
+        self.controls.count_request(label, response.status)
         return response
 
     async def _handle(self, request: web.Request, handler) -> web.StreamResponse:
@@ -154,19 +157,12 @@ class ControlServer:
     # ------------------------------------------------------------------ public
 
     async def healthz(self, request: web.Request) -> web.Response:
-        d = self.daemon
-        if not d.ready.is_set():
-            return reply(Health(status="starting", ready=False), 503)
-        if d.worker is None or not d.worker.alive:
-            return reply(Health(status="failing", ready=True), 503)
-        return reply(Health(status="ok", ready=True))
+        health = self.controls.health()
+        return reply(health, health.http_status)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        m = self.daemon.metrics
-        if self.daemon.queue is not None:
-            m.queue_depth.set(len(self.daemon.queue))
-        m.event_clients.set(self.feeds.clients)
-        return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=self.controls.metrics_text(self.feeds.clients),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def overlay_page(self, request: web.Request) -> web.Response:
         return self._static("overlay.html")
@@ -189,66 +185,64 @@ class ControlServer:
     # ------------------------------------------------------------------ reading
 
     async def status(self, request: web.Request) -> web.Response:
-        raw = self.daemon.status()
-        speaking = self.daemon.playback.current if self.daemon.playback else None
-        status = msgspec.convert({**raw, "speaking": None, "sources": []}, Status)
-        status.speaking = to_item(speaking) if speaking is not None else None
-        status.sources = [msgspec.convert(s, SourceStatus) for s in raw.get("sources", [])]
-        return reply(status)
+        return reply(self.controls.status())
 
     async def queue(self, request: web.Request) -> web.Response:
-        items = [to_item(u) for u in self.daemon.queue_snapshot()]
-        return reply(Queue(paused=bool(self.daemon.queue.paused), items=items))
+        return reply(self.controls.queued())
 
     # ------------------------------------------------------------------ commands
 
     async def skip(self, request: web.Request) -> web.Response:
-        return reply(Result(ok=True, changed=self.daemon.skip()))
+        return reply(Result(ok=True, changed=self.controls.skip()))
 
     async def pause(self, request: web.Request) -> web.Response:
-        self.daemon.pause()
+        self.controls.pause()
         return reply(Result(ok=True, paused=True))
 
     async def resume(self, request: web.Request) -> web.Response:
-        self.daemon.resume()
+        self.controls.resume()
         return reply(Result(ok=True, paused=False))
 
     async def clear(self, request: web.Request) -> web.Response:
-        return reply(Result(ok=True, count=self.daemon.clear()))
+        return reply(Result(ok=True, count=self.controls.clear()))
 
     async def mute(self, request: web.Request) -> web.Response:
         user = _not_blank("user", (await self._body(request, UserBody)).user)
-        return reply(Result(ok=True, changed=True, count=self.daemon.mute(user)))
+        return self._change("user", lambda: self.controls.mute(user), count=True)
 
     async def unmute(self, request: web.Request) -> web.Response:
         user = _not_blank("user", (await self._body(request, UserBody)).user)
-        return self._change("user", lambda: self.daemon.unmute(user))
+        return self._change("user", lambda: self.controls.unmute(user))
 
     async def block(self, request: web.Request) -> web.Response:
         word = _not_blank("word", (await self._body(request, WordBody)).word)
-        return self._change("word", lambda: self.daemon.block(word))
+        return self._change("word", lambda: self.controls.block(word))
 
     async def unblock(self, request: web.Request) -> web.Response:
         word = _not_blank("word", (await self._body(request, WordBody)).word)
-        return self._change("word", lambda: self.daemon.unblock(word))
+        return self._change("word", lambda: self.controls.unblock(word))
 
-    def _change(self, field: str, apply: Callable[[], bool]) -> web.Response:
+    def _change(self, field: str, apply: Callable[[], Change], count: bool = False) -> web.Response:
+        """409 when the config file sets the entry (a run-time change would change nothing)."""
         try:
-            return reply(Result(ok=True, changed=bool(apply())))
-        except ValueError as exc:  # e.g. unmuting someone the config file mutes
+            change = apply()
+        except ModerationConflict as exc:
             return error(409, field, str(exc))
+        except ValueError as exc:  # nothing left to match once normalised
+            raise BadBody(field, str(exc)) from None
+        return reply(Result(ok=True, changed=change.changed, count=change.removed.purged if count else None))
 
     async def voice(self, request: web.Request) -> web.Response:
         voice = _not_blank("voice", (await self._body(request, VoiceBody)).voice)
         try:
-            await self.daemon.set_voice(voice)
+            await self.controls.set_voice(voice)
         except VoiceError as exc:
             raise BadBody("voice", str(exc)) from None
         return reply(Result(ok=True, voice=voice))
 
     async def nfe(self, request: web.Request) -> web.Response:
         body = await self._body(request, NfeBody)
-        self.daemon.set_nfe(body.nfe_step)
+        self.controls.set_nfe(body.nfe_step)
         return reply(Result(ok=True, nfe_step=body.nfe_step))
 
     async def say(self, request: web.Request) -> web.Response:
@@ -256,7 +250,7 @@ class ControlServer:
         text = _not_blank("text", body.text)
         if body.voice:
             await self._check_voice("voice", body.voice)
-        verdict = self.daemon.say(text, body.voice or None)
+        verdict = self.controls.say(text, body.voice or None)
         return reply(Result(ok=verdict.kept, reason=verdict.reason, detail=verdict.detail))
 
     async def tts(self, request: web.Request) -> web.Response:
@@ -268,7 +262,7 @@ class ControlServer:
         async with self._tts_lock:  # one at a time: each waits for the engine thread anyway
             t0 = time.perf_counter()
             try:
-                pcm, rate = await self.daemon.tts(text, body.voice_id or None)
+                pcm, rate = await self.controls.tts(text, body.voice_id or None)
             except IshowttsError as exc:
                 return error(500, "", f"synthesis failed: {exc}")
         log.info("api tts", chars=len(text), audio_s=round(len(pcm) / rate, 2),
@@ -277,7 +271,7 @@ class ControlServer:
 
     async def _check_voice(self, field: str, voice: str) -> None:
         try:
-            await self.daemon.check_voice(voice)
+            await self.controls.check_voice(voice)
         except VoiceError as exc:
             raise BadBody(field, str(exc)) from None
 
@@ -287,21 +281,6 @@ def _not_blank(field: str, value: str) -> str:
     if not value:
         raise BadBody(field, "must not be blank")
     return value
-
-
-def to_item(entry: Any) -> Item:
-    """An utterance (or a queue entry holding one) as the API shows it."""
-    from ishowtts_live.pipeline import describe
-
-    utt = getattr(entry, "utterance", entry)
-    data = describe(utt)
-    event = utt.event
-    data["priority"] = utt.priority
-    data["age_s"] = round(max(0.0, time.time() - event.received_wall), 1) if event and event.received_wall else 0.0
-    data["speak"] = utt.text
-    if event is not None:  # the words the viewer wrote; ``speak`` is the text for speech
-        data["text"] = event.text or utt.text
-    return msgspec.convert(data, Item)
 
 
 def wav_bytes(pcm: np.ndarray, rate: int) -> bytes:

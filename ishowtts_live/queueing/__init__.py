@@ -11,10 +11,9 @@ from ishowtts_live.queueing.queue import (
     QueueItem,
     SpeechQueue,
     priority_class,
-    purge_filter,
 )
 
 __all__ = [
     "ANNOUNCEMENT", "CHAT", "CLASS_NAMES", "PAID", "Journal", "QueueItem", "SpeechQueue",
-    "priority_class", "purge_filter", "state_dir",
+    "priority_class", "state_dir",
 ]

@@ -19,6 +19,9 @@ What a crash (``kill -9``, power loss) may and may not do, by design:
 * Mutes and blocked words are committed before ``ModerationState.mute`` (and
   the rest) return, so every change a moderator saw succeed holds.
 
+Longer than 400 lines: the crash and disk-failure policy is one state
+machine (memory, disk, retry); :mod:`.store` holds the file's mechanics.
+
 Each state change is one transaction in WAL mode with ``synchronous=FULL``.
 The database is opened with ``locking_mode=EXCLUSIVE``: SQLite then keeps the
 WAL index in process memory instead of a shared ``-shm`` mapping (a write to

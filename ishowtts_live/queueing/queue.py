@@ -27,7 +27,7 @@ import structlog
 
 from ishowtts_live.config.schema import QueueConfig
 from ishowtts_live.events import KEPT, Utterance, Verdict
-from ishowtts_live.filters.moderation import user_key
+from ishowtts_live.users import Selector, user_key
 
 if TYPE_CHECKING:
     from ishowtts_live.queueing.journal import Journal
@@ -68,38 +68,6 @@ def fair_share_key(utt: Utterance) -> str:
     return f"utt:{utt.id}"
 
 
-def purge_filter(*, user_id: str = "", user_name: str = "", msg_id: str = "",
-                 platform: str = "") -> Callable[[Utterance], bool]:
-    """The predicate :meth:`SpeechQueue.purge` uses, for the pipeline to test
-    the utterance playing now against the same rule.
-
-    Every criterion given must hold; ``user_id`` and ``user_name`` together
-    mean either (a ban names both, a user may have renamed). Users compare
-    case-insensitively; ``user_id`` also matches ``platform:id``.
-    """
-    if not (user_id or user_name or msg_id or platform):
-        raise ValueError("purge needs a user id, a user name, a message id or a platform")
-    uid, uname = user_key(user_id), user_key(user_name)
-
-    def match(utt: Utterance) -> bool:
-        event = utt.event
-        if platform and (event is None or event.platform != platform):
-            return False
-        if msg_id and utt.id != msg_id and (event is None or event.msg_id != msg_id):
-            return False
-        if uid or uname:
-            if event is None:
-                return False
-            ids = {user_key(event.user_id), user_key(f"{event.platform}:{event.user_id}")} if event.user_id else set()
-            by_id = bool(uid) and uid in ids
-            by_name = bool(uname) and bool(event.user_name) and user_key(event.user_name) == uname
-            if not (by_id or by_name):
-                return False
-        return True
-
-    return match
-
-
 class QueueItem(msgspec.Struct, kw_only=True, dict=True):
     """One waiting item as ``ctl queue`` and the control API show it.
 
@@ -129,6 +97,7 @@ class _Entry:
     seq: int  # arrival order
     queued_at: float
     expires_at: float
+    paused_before: float  # seconds the queue had been paused when this was queued
     alive: bool = True
 
 
@@ -154,6 +123,8 @@ class SpeechQueue:
         self._served_round = [0] * len(CLASS_NAMES)
         self._seq = itertools.count()
         self._paused = False
+        self._paused_at = 0.0  # when the current pause began (queue clock)
+        self._paused_total = 0.0  # seconds of the pauses that ended
         self._changed = asyncio.Event()
 
     # ------------------------------------------------------------ the loops' side
@@ -264,12 +235,16 @@ class SpeechQueue:
 
     # ------------------------------------------------------------ moderation
 
-    def purge(self, *, user_id: str = "", user_name: str = "", msg_id: str = "",
+    def purge(self, selector: Selector | None = None, *, user_id: str = "", user_name: str = "", msg_id: str = "",
               platform: str = "") -> list[Utterance]:
-        """Remove waiting items by user (id or name, case-insensitive), by
-        message id and/or platform; see :func:`purge_filter`."""
-        match = purge_filter(user_id=user_id, user_name=user_name, msg_id=msg_id, platform=platform)
-        victims = sorted((e for e in self._live.values() if match(e.utt)), key=lambda e: e.seq)
+        """Remove the waiting items ``selector`` names (:mod:`ishowtts_live.users`'s
+        rule), or that the criteria name: every one given must hold; a user id
+        and a name together mean either, each matched as any way of naming a
+        user (name, id, ``platform:id``, case-insensitive)."""
+        if selector is None:
+            selector = Selector(users=frozenset(k for k in (user_key(user_id), user_key(user_name)) if k),
+                                msg_id=msg_id, platform=platform)
+        victims = sorted((e for e in self._live.values() if selector.matches(e.utt)), key=lambda e: e.seq)
         for entry in victims:
             self._remove(entry, "purged", "purged")
         return [e.utt for e in victims]
@@ -282,11 +257,18 @@ class SpeechQueue:
         return [e.utt for e in victims]
 
     def pause(self) -> None:
-        self._paused = True
+        if not self._paused:
+            self._paused, self._paused_at = True, self.clock()
 
     def resume(self) -> None:
-        self._paused = False
+        if self._paused:
+            self._paused = False
+            self._paused_total += max(0.0, self.clock() - self._paused_at)
         self._changed.set()
+
+    def _paused_seconds(self, now: float) -> float:
+        """Seconds the queue has been paused since it was made, up to ``now``."""
+        return self._paused_total + (max(0.0, now - self._paused_at) if self._paused else 0.0)
 
     @property
     def paused(self) -> bool:
@@ -320,11 +302,14 @@ class SpeechQueue:
         return items
 
     def oldest_wait(self) -> float:
-        """Seconds the longest-waiting item has waited (0 when empty)."""
+        """Seconds the longest-waiting item has waited while the queue ran (0
+        when empty): time paused is not waiting the daemon could catch up on,
+        so it is not a backlog. The head of each class's arrivals waited longest."""
         now = self.clock()
         self._expire(now)
-        heads = [d[0].queued_at for d in self._arrivals if d]
-        return max(0.0, now - min(heads)) if heads else 0.0
+        paused = self._paused_seconds(now)
+        waits = [now - e.queued_at - (paused - e.paused_before) for e in (d[0] for d in self._arrivals if d)]
+        return max(0.0, *waits) if waits else 0.0
 
     def __len__(self) -> int:
         return len(self._live)
@@ -345,7 +330,7 @@ class SpeechQueue:
             # Behind this user's newest waiting item, so several items from
             # one user interleave with everyone else's instead of blocking them.
             rnd = max(rnd, mine[-1].round + 1)
-        entry = _Entry(utt, cls, user, rnd, next(self._seq), now, expires_at)
+        entry = _Entry(utt, cls, user, rnd, next(self._seq), now, expires_at, self._paused_seconds(now))
         mine.append(entry)
         self._live[utt.id] = entry
         heapq.heappush(self._heap, (cls, rnd, entry.seq, entry))

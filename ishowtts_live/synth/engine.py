@@ -1,12 +1,16 @@
-"""The F5 engine: prepared voices, text → mel → waveform, chunk by chunk.
+"""The F5 engine: the model and vocoder on one device, text → mel →
+waveform, one chunk or one batch of chunks at a time.
 
-Not thread-safe by design: exactly one thread (the :mod:`.worker`) owns an
-engine and everything on its device.
+Its parts live beside it: :mod:`.prepared` (voices turned into what the
+model reads), :mod:`.streaming` (a message chunk by chunk), :mod:`.batching`
+(several messages at once), :mod:`.warmup` (compile and capture at start),
+:mod:`.fastpath` (buckets, batching and CUDA graphs). Not thread-safe by
+design: exactly one thread (the :mod:`.worker`) owns an engine and
+everything on its device.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -17,46 +21,20 @@ import structlog
 import torch
 
 from ishowtts_live.config.loading import LoadedConfig
-from ishowtts_live.errors import EngineError, SynthesisError, VoiceError
-from ishowtts_live.synth import loading, sampler, voices
+from ishowtts_live.errors import SynthesisError
+from ishowtts_live.synth import batching, loading, prepared, sampler, streaming, voices, warmup
 from ishowtts_live.synth.audiocache import AudioCache, CacheKey
 from ishowtts_live.synth.buckets import bucket_frames
 from ishowtts_live.synth.fastpath import FastSampler, Request
+from ishowtts_live.synth.prepared import TARGET_RMS, PreparedVoice, pinyin_tokens, reference_transcript
 from ishowtts_live.synth.textchunks import nbytes, plan_chunks
 
 log = structlog.get_logger(__name__)
 
-TARGET_RMS = 0.1  # upstream's loudness target for references
-REF_TAIL_SILENCE_S = 0.05  # upstream appends 50 ms of silence after the trimmed reference
 SHORT_TEXT_BYTES = 10  # upstream stretches the duration of texts shorter than this …
 SHORT_TEXT_SPEED = 0.3  # … by speaking them at this speed factor
 SILENT_PEAK = 1e-4
 MAX_FRAMES = 65536
-
-
-def reference_transcript(text: str) -> str:
-    """The transcript as upstream feeds it to the model: ending in ". " or "。",
-    plus one more space when it ends in a one-byte character."""
-    text = text.strip()
-    if not text.endswith(". ") and not text.endswith("。"):
-        text = text + " " if text.endswith(".") else text + ". "
-    if len(text[-1].encode("utf-8")) == 1:
-        text += " "
-    return text
-
-
-@functools.lru_cache(maxsize=8192)
-def pinyin_tokens(text: str, after: str = "") -> tuple[str, ...]:
-    """Upstream's pinyin conversion of ``text`` as it would come out right after
-    ``after`` (the reference's last character): converting ``after + text`` and
-    dropping ``after``'s own tokens gives exactly the tokens the joined
-    reference + message would give, without re-converting the reference."""
-    from f5_tts.model.utils import convert_char_to_pinyin
-
-    if not after:
-        return tuple(convert_char_to_pinyin([text])[0])
-    lead = convert_char_to_pinyin([after])[0]
-    return tuple(convert_char_to_pinyin([after + text])[0][len(lead):])
 
 
 @dataclass(frozen=True)
@@ -66,18 +44,6 @@ class SynthParams:
     sway_sampling_coef: float
     speed: float
     seed: int  # -1: fresh per message
-
-
-@dataclass(frozen=True)
-class PreparedVoice:
-    id: str
-    text: str  # the reference transcript as the model sees it
-    tokens: tuple[str, ...]
-    audio: torch.Tensor  # 1 × samples at the model rate, loudness-normalized, on device
-    rms: float  # the reference's own loudness; output is scaled back to it
-    mel: torch.Tensor  # 1 × frames × mels, model dtype, on device
-    ref_frames: int  # samples // hop: where generated frames start (upstream's count)
-    voice: voices.Voice
 
 
 class F5Engine:
@@ -97,7 +63,7 @@ class F5Engine:
         self.voices: dict[str, PreparedVoice] = {}
         self.fast: FastSampler | None = None  # set by setup_speed()
         self.cache = AudioCache(int(self.cfg.cache_mb * 2**20))
-        self._vocoder_stream = None  # CUDA: vocoding overlaps the next chunk's sampling
+        self.vocoder_stream = None  # CUDA: vocoding overlaps the next chunk's sampling
         self._compile_mode = "off"
 
     # ------------------------------------------------------------------ loading
@@ -134,7 +100,7 @@ class F5Engine:
                 max_batch=cfg.max_batch, compile_mode=mode, cuda_graphs=cfg.cuda_graphs,
             )
             if self.device.type == "cuda":
-                self._vocoder_stream = torch.cuda.Stream(self.device)
+                self.vocoder_stream = torch.cuda.Stream(self.device)
             log.info("fast path on", compile=mode, cuda_graphs=self.fast.cuda_graphs, buckets=len(self.fast.buckets),
                      max_batch=cfg.max_batch)
         else:
@@ -165,47 +131,20 @@ class F5Engine:
             block.compile(mode=None if mode == "default" else mode, dynamic=True)
         log.info("compiled", mode=mode)
 
-    def load_voices(self, only: list[str] | None = None) -> None:
-        """Prepare every voice (or ``only`` these), each once."""
-        found = voices.discover(self.loaded.config.voices.dir)
-        wanted = only if only is not None else list(found)
-        for voice_id in wanted:
-            if voice_id not in found:
-                raise VoiceError(f"voice {voice_id!r}: not found in {self.loaded.config.voices.dir}")
-            self.prepare_voice(voices.load_voice(voice_id, found[voice_id]))
-
-    def voice(self, voice_id: str | None) -> PreparedVoice:
+    def prepared_voice(self, voice_id: str | None) -> PreparedVoice:
+        """``voice_id`` (None or "" = voices.default) prepared, on first use if
+        not at start; VoiceError when it cannot be."""
         voice_id = voice_id or self.loaded.config.voices.default
         if voice_id not in self.voices:
-            self.load_voices([voice_id])
+            self.prepare_voice(voices.find_voice(self.loaded.config.voices.dir, voice_id))
         return self.voices[voice_id]
 
-    @torch.inference_mode()
     def prepare_voice(self, voice: voices.Voice) -> PreparedVoice:
-        """Reference → resampled, loudness-normalized audio, its mel and its
-        tokens, once per voice."""
-        ref = voices.read_reference(voice)
-        samples = np.concatenate([ref.samples, np.zeros(int(REF_TAIL_SILENCE_S * ref.sample_rate), np.float32)])
-        prepared = self.prepare_reference(voice, torch.from_numpy(samples)[None], ref.sample_rate)
-        self.voices[voice.id] = prepared
-        return prepared
+        self.voices[voice.id] = prepared.prepare_voice(self, voice)
+        return self.voices[voice.id]
 
-    @torch.inference_mode()
     def prepare_reference(self, voice: voices.Voice, audio: torch.Tensor, sample_rate: int) -> PreparedVoice:
-        import torchaudio
-
-        rms = float(torch.sqrt(torch.mean(torch.square(audio))))
-        if rms < TARGET_RMS:
-            audio = audio * TARGET_RMS / rms
-        if sample_rate != self.sample_rate:
-            audio = torchaudio.functional.resample(audio, sample_rate, self.sample_rate)
-        audio = audio.to(self.device)
-        mel = self.model.mel_spec(audio).permute(0, 2, 1).to(self.dtype)
-        text = reference_transcript(voice.text)
-        return PreparedVoice(
-            id=voice.id, text=text, tokens=pinyin_tokens(text), audio=audio, rms=rms, mel=mel,
-            ref_frames=audio.shape[-1] // self.hop, voice=voice,
-        )
+        return prepared.prepare_reference(self, voice, audio, sample_rate)
 
     # ------------------------------------------------------------------ parameters
 
@@ -363,7 +302,7 @@ class F5Engine:
         return pending  # type: ignore[return-value]
 
     def _vocode_async(self, voice: PreparedVoice, text: str, key: CacheKey, mel: torch.Tensor) -> _Pending:
-        side = self._vocoder_stream
+        side = self.vocoder_stream
         if side is None:
             return _Pending(self, text, key, wave=self._vocode_tensor(voice, mel).cpu().numpy())
         side.wait_stream(torch.cuda.current_stream(self.device))
@@ -378,135 +317,20 @@ class F5Engine:
 
     def stream(self, voice_id: str | None, text: str, params: SynthParams | None = None,
                cancel: threading.Event | None = None) -> Iterator[tuple[str, np.ndarray]]:
-        """(chunk text, waveform) for each sentence chunk, in order. On the
-        CUDA fast path chunk k+1 is queued on the GPU before chunk k's audio
-        is fetched, so vocoding and hand-off overlap the next sampling."""
-        voice = self.voice(voice_id)
-        params = params or self.params(voice)
-        chunks = self.plan(voice, text, params)
-        if self._vocoder_stream is None:
-            for chunk in chunks:
-                if cancel is not None and cancel.is_set():
-                    raise sampler.Cancelled
-                yield chunk, self.synthesize_chunk(voice, chunk, params, cancel)
-            return
-        ahead: tuple[str, _Pending] | None = None
-        for chunk in chunks:
-            if cancel is not None and cancel.is_set():
-                raise sampler.Cancelled
-            started = self.start_chunks([(voice, chunk, params)], cancel)[0]
-            if ahead is not None:
-                yield ahead[0], ahead[1].result()
-            ahead = (chunk, started)
-        if ahead is not None:
-            yield ahead[0], ahead[1].result()
+        """(chunk text, waveform) for each sentence chunk, in order (:mod:`.streaming`)."""
+        return streaming.stream_chunks(self, voice_id, text, params, cancel)
 
-    def stream_batch(self, jobs: list[tuple[str | None, str, SynthParams, threading.Event | None]]
-                     ) -> Iterator[tuple[int, str, np.ndarray | BaseException]]:
-        """Several messages at once, in rounds: round k synthesizes the k-th
-        chunk of every message still going, batched by shared (NFE, cfg,
-        sway). Yields (job index, chunk, waveform or the error that ended
-        that job); a cancelled job simply stops."""
-        plans = []
-        failed: set[int] = set()
-        for i, (voice_id, text, params, _cancel) in enumerate(jobs):
-            try:
-                voice = self.voice(voice_id)
-                plans.append((voice, params, self.plan(voice, text, params)))
-            except Exception as exc:  # noqa: BLE001 - that message's error, not the batch's
-                plans.append((None, params, []))
-                failed.add(i)
-                yield i, text, exc
-        round_ = 0
-        while True:
-            live = [i for i, (_v, _p, chunks) in enumerate(plans)
-                    if round_ < len(chunks) and i not in failed and not _is_set(jobs[i][3])]
-            if not live:
-                return
-            groups: dict[tuple, list[int]] = {}
-            for i in live:
-                p = plans[i][1]
-                groups.setdefault((p.nfe_step, p.cfg_strength, p.sway_sampling_coef), []).append(i)
-            for members in groups.values():
-                for start in range(0, len(members), self.fast.max_batch if self.fast else 1):
-                    part = members[start: start + (self.fast.max_batch if self.fast else 1)]
-                    items = [(plans[i][0], plans[i][2][round_], plans[i][1]) for i in part]
-                    cancel = _AllSet([jobs[i][3] for i in part])
-                    try:
-                        pending = self.start_chunks(items, cancel)
-                    except sampler.Cancelled:
-                        continue
-                    except Exception as exc:  # noqa: BLE001 - the error belongs to these messages
-                        for i in part:
-                            failed.add(i)
-                            yield i, items[0][1], exc
-                        continue
-                    for i, item, p in zip(part, items, pending):
-                        try:
-                            yield i, item[1], p.result()
-                        except Exception as exc:  # noqa: BLE001
-                            failed.add(i)
-                            yield i, item[1], exc
-            round_ += 1
+    def stream_batch(self, jobs: list[batching.Job]) -> Iterator[tuple[int, str, np.ndarray | BaseException]]:
+        """Several messages at once, in rounds of chunks (:mod:`.batching`)."""
+        return batching.stream_batch(self, jobs)
 
     def warmup(self, voice_id: str | None = None,
                progress: Callable[[int, int, str], None] | None = None) -> float:
-        """Prepare every voice, then compile and capture every shape a
-        message can take (fast path) and speak one short phrase, so the first
-        chat message in any voice is not the slow one; returns seconds taken.
-
-        Shapes: every bucket longer than the shortest reference, for each
-        distinct (NFE, cfg) the voices ask for and the backlog's NFE floor.
-        A voice that cannot be prepared is reported and left out: the
-        messages routed to it fail one by one, with that error."""
-        t0 = time.perf_counter()
-        voice = self.voice(voice_id)
-        params = self.params(voice, seed=0)
-        ready = [voice]
-        for other, toml_path in voices.discover(self.loaded.config.voices.dir).items():
-            if other == voice.id:
-                continue
-            try:
-                ready.append(self.voices.get(other) or self.prepare_voice(voices.load_voice(other, toml_path)))
-            except VoiceError as exc:
-                log.warning("voice not ready; messages in it will fail", voice=other, error=str(exc))
-        if self.fast is not None:
-            def report(i: int, n: int, what: str) -> None:
-                log.info("warm-up", step=f"{i}/{n}", shape=what, seconds=round(time.perf_counter() - t0, 1))
-                if progress is not None:
-                    progress(i, n, what)
-
-            shortest = min(ready, key=lambda v: v.mel.shape[1])
-            with torch.inference_mode():
-                ref = self.request(shortest, "你好。", params)
-                for steps, cfg_strength in self.warm_schedules(ready):
-                    self.fast.warmup(ref, steps=steps, cfg_strength=cfg_strength,
-                                     sway=params.sway_sampling_coef, progress=report)
-        cached, self.cache.max_bytes = self.cache.max_bytes, 0  # the warm-up phrase is not chat
-        try:
-            for _ in self.stream(voice.id, "你好，欢迎来到直播间。", params):
-                pass
-        finally:
-            self.cache.max_bytes = cached
-        return time.perf_counter() - t0
+        """Every voice prepared, every shape compiled and captured; seconds taken (:mod:`.warmup`)."""
+        return warmup.warm_up(self, voice_id, progress)
 
     def warm_schedules(self, ready: list[PreparedVoice]) -> list[tuple[int, float]]:
-        """The (NFE, cfg) pairs to warm up for these voices. CUDA graphs are
-        captured per step count and guidance, so each voice's pair and the
-        backlog's NFE floor; compiled kernels do not depend on the step
-        count, so without graphs one pair with guidance and one without."""
-        graphs = self.fast is not None and self.fast.cuda_graphs
-        backlog = self.loaded.config.backlog
-        pairs: dict[tuple, tuple[int, float]] = {}
-        for v in ready:
-            p = self.params(v)
-            steps = [p.nfe_step]
-            if graphs and backlog.enabled and backlog.nfe_floor < p.nfe_step:
-                steps.append(backlog.nfe_floor)
-            for n in steps:
-                key = (n, p.cfg_strength) if graphs else (p.cfg_strength >= sampler.CFG_OFF,)
-                pairs.setdefault(key, (n, p.cfg_strength))
-        return list(pairs.values())
+        return warmup.warm_schedules(self, ready)
 
     def _release_memory(self) -> None:
         if self.device.type == "cuda":
@@ -534,25 +358,11 @@ class _Pending:
         return wave
 
 
-class _AllSet:
-    """A cancel flag for a batch: set only when every message in it was cancelled."""
-
-    def __init__(self, flags: list):
-        self.flags = flags
-
-    def is_set(self) -> bool:
-        return all(_is_set(f) for f in self.flags)
-
-
-def _is_set(flag) -> bool:
-    return flag is not None and flag.is_set()
-
-
 def load_engine(loaded: LoadedConfig) -> F5Engine:
     """Load model, vocoder and the default voice; EngineError/VoiceError on failure."""
     engine = F5Engine.load(loaded)
-    engine.voice(None)
+    engine.prepared_voice(None)
     return engine
 
 
-__all__ = ["F5Engine", "PreparedVoice", "SynthParams", "load_engine", "EngineError"]
+__all__ = ["F5Engine", "PreparedVoice", "SynthParams", "load_engine", "pinyin_tokens", "reference_transcript"]

@@ -173,3 +173,12 @@ def load_all(voices_dir: str | Path) -> tuple[dict[str, Voice], list[str]]:
             continue
         voices[voice_id] = voice
     return voices, problems
+
+
+def find_voice(voices_dir: str | Path, voice_id: str) -> Voice:
+    """The voice ``voice_id`` of ``voices_dir``, its voice.toml parsed; one-line
+    VoiceError when there is none (or its file is bad)."""
+    found = discover(voices_dir)
+    if voice_id not in found:
+        raise VoiceError(f"voice {voice_id!r}: not found in {voices_dir}")
+    return load_voice(voice_id, found[voice_id])

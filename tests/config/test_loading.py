@@ -6,6 +6,7 @@ import msgspec
 import pytest
 
 from ishowtts_live import paths
+from ishowtts_live.app import load_checked
 from ishowtts_live.compat import tomllib
 from ishowtts_live.config import load_config, show_config
 from ishowtts_live.config.loading import MASK, _walk_marked, parse_override, validate_table
@@ -34,9 +35,10 @@ def test_shipped_config_sets_every_key_to_its_default():
 
 
 def test_shipped_config_passes_every_check():
-    """The shipped file is valid as it is; its voice and demo chat come from the
-    package and its writable paths from the state directory."""
-    loaded = load_config(str(SHIPPED))
+    """The shipped file is valid as it is and passes every check `run` makes; its
+    voice and demo chat come from the package and its writable paths from the
+    state directory."""
+    loaded = load_checked(str(SHIPPED))
     assert loaded.config.engine.nfe_step == 7
     assert loaded.config.voices.dir == ""
     assert Path(loaded.config.sources.replay.path) == paths.SAMPLE_CHAT and paths.SAMPLE_CHAT.is_file()
@@ -97,7 +99,7 @@ def test_semantic_problems(tmp_path, text, expected):
     path = tmp_path / "c.toml"
     path.write_text(text if "[voices]" in text else text + f"\n[voices]\ndir = '{kit.ROOT / 'voices'}'\n")
     with pytest.raises(ConfigError) as info:
-        load_config(str(path))
+        load_checked(str(path))
     assert any(expected in p for p in info.value.problems), info.value.problems
 
 
@@ -145,7 +147,7 @@ def test_overrides_apply_and_are_validated():
 
 def test_show_prints_effective_toml():
     """config show round-trips: its output is TOML that decodes to the same config."""
-    loaded = load_config(str(SHIPPED), ["engine.nfe_step=9"], run_checks=False)
+    loaded = load_config(str(SHIPPED), ["engine.nfe_step=9"])
     text = show_config(loaded)
     assert "with --set engine.nfe_step=9" in text
     assert msgspec.convert(tomllib.loads(text), Config) == loaded.config

@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 
 from tests import kit
-from tests.control.conftest import free_port
+from tests.kit.daemon import free_port
 
 
 def percentile(sorted_ms: list[float], p: float) -> float:

@@ -8,12 +8,13 @@ import stat
 import wave
 
 import aiohttp
+import msgspec
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ishowtts_live.control.protocol import MUTATING
-from tests.conftest import wait
+from tests.kit import wait
 
 VALID_BODY = {
     "/api/mute": {"user": "matrix-user"},
@@ -29,7 +30,7 @@ FOREIGN = "https://evil.example"
 
 
 def observable(daemon) -> dict:
-    state = daemon.status()
+    state = msgspec.structs.asdict(daemon.controls.status())
     state.pop("uptime_s")
     return {"status": state, "seq": daemon.bus.seq, "queue": len(daemon.queue)}
 
@@ -251,35 +252,35 @@ async def test_moderation_and_settings_show_in_status(running, http):
         assert (await resp.json()) == {"ok": True, "changed": True}
 
 
-async def test_port_in_use_stops_the_daemon_with_one_clear_error(engine, tiny_config, tmp_path):
+async def test_port_in_use_stops_the_daemon_with_one_clear_error(tiny_config, tmp_path):
     """control.port taken by another program: the daemon stops with an error naming the address and the fix."""
     from ishowtts_live.errors import IshowttsError
-    from tests.control.conftest import start_daemon
+    from tests.kit.daemon import start_daemon
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(IshowttsError) as info:
-            await start_daemon(engine, tiny_config, tmp_path, extra=[f"control.port={port}"])
+            await start_daemon(tiny_config, tmp_path, extra=[f"control.port={port}"])
     message = str(info.value)
     assert message.startswith(f"control: cannot listen on 127.0.0.1:{port}: ") and "change control.port" in message
     assert "\n" not in message
 
 
-async def test_muting_the_speaker_cuts_them_and_drops_their_next_message(engine, tiny_config, tmp_path, http):
+async def test_muting_the_speaker_cuts_them_and_drops_their_next_message(tiny_config, tmp_path, http):
     """POST /api/mute on the user being read aloud: the stream shows moderation, then skipped
     (reason muted); their next chat line arrives as dropped with a mute reason, never spoken."""
     import json
 
     from ishowtts_live.sources.replay import ReplaySource
-    from tests.control.conftest import start_daemon, stop_daemon
+    from tests.kit.daemon import start_daemon, stop_daemon
 
     chat = tmp_path / "chat.jsonl"
     lines = [{"t": 0, "user_name": "Troll", "text": "这是一条很长很长的消息，主持人会在它读完之前把我禁言，所以后面的话都不会被读出来。"},
              {"t": 6, "user_name": "Troll", "text": "我又来了！"}]
     chat.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
-    r = await start_daemon(engine, tiny_config, tmp_path, sources=[ReplaySource(chat, speed=1)])
+    r = await start_daemon(tiny_config, tmp_path, sources=[ReplaySource(chat, speed=1)])
     try:
         async with http.ws_connect(r.url + "/api/events?history=100", headers=r.auth) as ws:
             await r.events_until(ws, "speaking")

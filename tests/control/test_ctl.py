@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 from tests import kit
-from tests.conftest import wait
-from tests.control.conftest import free_port, start_daemon, stop_daemon
+from tests.kit import until, wait
+from tests.kit.daemon import free_port, start_daemon, stop_daemon
 
 
 async def ctl(running, *args: str, env: dict | None = None, timeout: float = 60) -> tuple[int, str, str]:
@@ -66,9 +66,9 @@ async def test_ctl_each_command_changes_the_daemon(running):
     for args, line in expect:
         rc, out, err = await ctl(running, *args)
         assert (rc, out.strip(), err) == (0, line, ""), args
-    status = d.status()
-    assert (status["voice"], status["nfe_step"], status["paused"]) == ("zh16", 9, False)
-    assert "广告" not in status["blocked_words"] and "troll" not in status["muted_users"]
+    status = d.controls.status()
+    assert (status.voice, status.nfe_step, status.paused) == ("zh16", 9, False)
+    assert "广告" not in status.blocked_words and "troll" not in status.muted_users
 
 
 async def test_ctl_say_refused_and_skip_while_speaking(running):
@@ -93,11 +93,8 @@ async def test_ctl_events_follows_the_stream(running):
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ishowtts_live", "ctl", "events", "--limit", "3", "--config", str(running.config),
         *overrides, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=kit.ROOT)
-    for _ in range(200):  # until its WebSocket is subscribed
-        if running.daemon.bus.subscribers:
-            break
-        await asyncio.sleep(0.05)
-    running.daemon.say("你好。")
+    await until(lambda: running.daemon.bus.subscribers, 30, "ctl's event stream subscribed")
+    running.controls.say("你好。")
     out, err = await wait(proc.communicate(), 60)
     lines = out.decode().splitlines()
     assert proc.returncode == 0, err
@@ -107,8 +104,8 @@ async def test_ctl_events_follows_the_stream(running):
 
 async def test_ctl_json_events_and_history(running):
     """`ctl events --json --history N` first replays the last N events as JSON lines."""
-    running.daemon.pause()
-    running.daemon.resume()
+    running.controls.pause()
+    running.controls.resume()
     rc, out, err = await ctl(running, "events", "--json", "--history", "2", "--limit", "2")
     assert rc == 0, err
     assert [json.loads(line)["type"] for line in out.splitlines()] == ["paused", "resumed"]
@@ -164,10 +161,10 @@ def test_ctl_never_imports_torch(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-async def test_ctl_over_a_unix_socket(engine, tiny_config, tmp_path):
+async def test_ctl_over_a_unix_socket(tiny_config, tmp_path):
     """With control.unix_socket set, the daemon listens there (not on TCP) and ctl follows the config."""
     sock = tmp_path / "run" / "control.sock"
-    r = await start_daemon(engine, tiny_config, tmp_path, extra=[f"control.unix_socket={sock}"])
+    r = await start_daemon(tiny_config, tmp_path, extra=[f"control.unix_socket={sock}"])
     try:
         assert r.daemon.control.url == f"unix:{sock}" and sock.is_socket()
         rc, out, err = await ctl(r, "status")
@@ -176,3 +173,20 @@ async def test_ctl_over_a_unix_socket(engine, tiny_config, tmp_path):
     finally:
         await stop_daemon(r)
     assert not sock.exists()
+
+
+async def test_ctl_tells_the_truth_about_config_set_moderation(tiny_config, tmp_path):
+    """`ctl block` of a word the config file blocks, `ctl unmute` of a user it mutes:
+    exit 1 and one line naming the config key; a second `ctl mute` says the user was already muted."""
+    r = await start_daemon(tiny_config, tmp_path, extra=["filters.muted_users=['Troll']",
+                                                          "filters.blocked_words=['广告']"])
+    try:
+        for args, key in ((("block", "广告"), "filters.blocked_words"), (("unblock", "广告"), "filters.blocked_words"),
+                          (("mute", "troll"), "filters.muted_users"), (("unmute", "TROLL"), "filters.muted_users")):
+            rc, out, err = await ctl(r, *args)
+            assert (rc, out, len(err.splitlines())) == (1, "", 1), (args, err)
+            assert "in the config file" in err and key in err and err.endswith("(409)\n"), err
+        assert (await ctl(r, "mute", "Spammer"))[:2] == (0, "muted 'Spammer'; 0 queued messages removed\n")
+        assert (await ctl(r, "mute", "spammer"))[:2] == (0, "'spammer' was already muted\n")
+    finally:
+        await stop_daemon(r)

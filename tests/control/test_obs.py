@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests import kit
-from tests.conftest import wait
-from tests.control.conftest import start_daemon, stop_daemon
+from tests.kit import wait
+from tests.kit.daemon import start_daemon, stop_daemon
 
 pytestmark = pytest.mark.pulse
 
@@ -26,11 +26,11 @@ def loud_seconds(audio: np.ndarray, rate: int, threshold: float = 1e-3) -> float
     return float(np.count_nonzero(rms > threshold)) / 100
 
 
-async def test_ctl_say_is_heard_on_the_ishowtts_sink_monitor(pulse, engine, tiny_config, tmp_path, monkeypatch):
+async def test_ctl_say_is_heard_on_the_ishowtts_sink_monitor(pulse, tiny_config, tmp_path, monkeypatch):
     """A daemon whose output is the `ishowtts` null sink plays a `ctl say` there: the monitor records speech."""
     for key, value in pulse.env.items():  # PULSE_SINK=ishowtts, as the user unit sets it
         monkeypatch.setenv(key, value)
-    r = await start_daemon(engine, tiny_config, tmp_path, sink=None,
+    r = await start_daemon(tiny_config, tmp_path, sink=None,
                            extra=["audio.output=device", "audio.device=pulse"])
     try:
         assert type(r.daemon.sink).__name__ == "SoundDeviceSink"

@@ -12,7 +12,7 @@ from PIL import Image
 
 from ishowtts_live.sources.replay import ReplaySource
 from tests.control.cdp import Browser, chromium
-from tests.control.conftest import start_daemon, stop_daemon
+from tests.kit.daemon import start_daemon, stop_daemon
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
 
@@ -35,10 +35,10 @@ def pixels(png: bytes) -> Image.Image:
 
 
 @pytest.fixture
-async def chat_daemon(engine, tiny_config, tmp_path):
+async def chat_daemon(tiny_config, tmp_path):
     log = tmp_path / "chat.jsonl"
     log.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in CHAT), encoding="utf-8")
-    r = await start_daemon(engine, tiny_config, tmp_path, sources=[ReplaySource(log, speed=0)])
+    r = await start_daemon(tiny_config, tmp_path, sources=[ReplaySource(log, speed=0)])
     yield r
     await stop_daemon(r)
 
@@ -58,14 +58,14 @@ async def test_overlay_shows_the_message_being_spoken_and_the_next(chat_daemon, 
     await browser.open(f"{chat_daemon.url}/overlay?next=3&hold=600000")
     await browser.wait_for("document.getElementById('overlay').dataset.connection === 'open'")
     await browser.wait_for(f"{CAPTION}.dataset.visible === 'true'")
-    d.pause()  # nothing more leaves the queue; the one being spoken finishes
+    d.controls.pause()  # nothing more leaves the queue; the one being spoken finishes
     await browser.wait_for("!document.getElementById('paused').hidden")
     spoken = [e for e in d.bus.recent if e["type"] == "speaking"][-1]
     assert spoken["user_name"] in {c["user_name"] for c in CHAT}
     said = next(c["text"] for c in CHAT if c["user_name"] == spoken["user_name"])
     await browser.wait_for(f"{TEXT} === {json.dumps(said)}")
     assert await browser.evaluate(USER) == spoken["user_name"]
-    waiting = [u.utterance.event.text for u in d.queue_snapshot()][:3]
+    waiting = [u.event.text for u in d.controls.waiting(3)]
     assert waiting, "the replay should leave messages waiting behind the first"
     assert said not in waiting
     as_js = json.dumps(waiting, ensure_ascii=False, separators=(",", ":"))  # JSON.stringify's spelling
@@ -88,27 +88,27 @@ async def test_caption_fades_after_speech_and_chat_markup_stays_text(running, br
     text = "<b>粗体</b><img src=x onerror=\"document.title='pwned'\">"
     await browser.open(f"{running.url}/overlay?hold=300")
     await browser.wait_for("document.getElementById('overlay').dataset.connection === 'open'")
-    assert running.daemon.say(text).kept
+    assert running.controls.say(text).kept
     await browser.wait_for(f"{CAPTION}.dataset.visible === 'true'")
     assert await browser.evaluate(TEXT) == text
     assert await browser.evaluate("document.querySelectorAll('#caption b, #caption img').length") == 0
     assert await browser.evaluate("document.title") == "ishowtts-live overlay"
-    running.daemon.skip()
+    running.controls.skip()
     await browser.wait_for(f"{CAPTION}.dataset.visible === 'false'")
 
 
-async def test_overlay_reconnects_after_the_daemon_restarts(engine, tiny_config, tmp_path, browser):
+async def test_overlay_reconnects_after_the_daemon_restarts(tiny_config, tmp_path, browser):
     """When the daemon goes away the overlay clears itself, and it picks up a new daemon on the same port."""
-    first = await start_daemon(engine, tiny_config, tmp_path)
+    first = await start_daemon(tiny_config, tmp_path)
     port_override = next(o for o in first.overrides if o.startswith("control.port="))
     await browser.open(f"{first.url}/overlay")
     await browser.wait_for("document.getElementById('overlay').dataset.connection === 'open'")
     await stop_daemon(first)
     await browser.wait_for("document.getElementById('overlay').dataset.connection === 'closed'")
-    second = await start_daemon(engine, tiny_config, tmp_path / "again", extra=[port_override])
+    second = await start_daemon(tiny_config, tmp_path / "again", extra=[port_override])
     try:
         await browser.wait_for("document.getElementById('overlay').dataset.connection === 'open'", timeout=30)
-        second.daemon.say("又回来了。")
+        second.controls.say("又回来了。")
         await browser.wait_for(f"{TEXT} === '又回来了。'")
     finally:
         await stop_daemon(second)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ishowtts_live.config import load_config
+from ishowtts_live.app import load_checked
 from ishowtts_live.errors import ConfigError
 
 
@@ -12,7 +12,7 @@ def _problems(tmp_path, text: str) -> list[str]:
     path = tmp_path / "ishowtts.toml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as info:
-        load_config(str(path))
+        load_checked(str(path))
     return [p.removeprefix(f"{path}: ") for p in info.value.problems]
 
 

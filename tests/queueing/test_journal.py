@@ -119,7 +119,7 @@ def test_open_uses_state_dir_relative_to_the_config_file(tmp_path):
     (tmp_path / "conf").mkdir()
     config = tmp_path / "conf" / "ishowtts.toml"
     config.write_text('[state]\ndir = "../state"\n', encoding="utf-8")
-    j = Journal.open(load_config(str(config), run_checks=False))
+    j = Journal.open(load_config(str(config)))
     assert j.path == (tmp_path / "state" / FILE_NAME).resolve()
     j.accept(paid("p1"))
     j.close()

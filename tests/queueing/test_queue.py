@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from ishowtts_live.queueing import ANNOUNCEMENT, CHAT, PAID, SpeechQueue, priority_class
-from tests.conftest import wait
+from tests.kit import wait
 from tests.queueing.kit import Clock, announcement, cfg, paid, utt
 
 
@@ -359,3 +359,31 @@ def test_many_operations_keep_internal_structures_bounded():
     assert len(q) <= 50
     assert len(q._heap) <= 2 * len(q) + 130
     assert all(len(d) <= 2 * len(q) + 130 for d in q._arrivals)
+
+
+def test_waiting_while_paused_is_not_a_backlog():
+    """Time spent paused does not count as waiting: after a long pause the
+    backlog stays off (no faster speech at the NFE floor), and it still
+    switches on when messages then wait too long with the queue running."""
+    from ishowtts_live.pipeline import Backlog
+
+    clock = Clock()
+    q = SpeechQueue(cfg(), clock=clock)
+    backlog = Backlog(threshold_s=20, recover_s=5, speed=1.3, nfe_floor=5, compact=True)
+    q.put(utt("before the pause"))
+    clock.advance(3)
+    q.pause()
+    q.put(announcement("after the break"))
+    clock.advance(60)
+    assert q.oldest_wait() == 3.0
+    assert not backlog.update(q.oldest_wait())
+    q.resume()
+    assert not backlog.update(q.oldest_wait())
+    assert backlog.synth_args(None, 7) == {"nfe_step": None}
+    clock.advance(18)
+    assert q.oldest_wait() == 21.0 and backlog.update(q.oldest_wait())
+    q.pause()
+    clock.advance(100)
+    q.resume()
+    assert q.get_nowait().text == "after the break"
+    assert q.oldest_wait() == 21.0  # the chat: 3 s before the first pause, 18 s between the pauses

@@ -1,14 +1,12 @@
-"""Shared by the fault tests (issue 7 §2): the daemon's log as entries, the
-figures line, polling with a deadline."""
+"""Shared by the fault tests (issue 7 §2): the daemon's log as entries and
+the figures line (polling with a deadline is the kit's ``until``)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import structlog
 
@@ -43,16 +41,6 @@ class LogTap:
         """Lines at info or above that carry a traceback (debug lines are off by default)."""
         return [e for e in list(self.entries) if (e.get("exc_info") or e.get("exception"))
                 and e.get("log_level") != "debug"]
-
-
-async def until(pred: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> float:
-    """Poll ``pred`` until true; seconds it took. AssertionError naming ``what`` on timeout."""
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(step)
-    return time.monotonic() - t0
 
 
 def report(name: str, figures: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,12 +19,8 @@ from typing import Any
 import aiohttp
 
 from tests import kit
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.kit import log_events
+from tests.kit.daemon import free_port
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,10 +62,12 @@ class DaemonProcess:
     proc: subprocess.Popen | None = None
     lines: list[str] = field(default_factory=list)
     token: str = ""
+    fake: bool = False  # the kit's FakeSynthesizer instead of the engine (tests.kit.fakedaemon)
 
     def start(self, ready_timeout: float = 180.0) -> "DaemonProcess":
         self.port = self.port or free_port()
-        args = [sys.executable, "-m", "ishowtts_live", "run", "--config", str(self.config),
+        entry = "tests.kit.fakedaemon" if self.fake else "ishowtts_live"
+        args = [sys.executable, "-m", entry, "run", "--config", str(self.config),
                 "-o", f"control.port={self.port}", "-o", f"state.dir={self.state}"]
         for o in self.overrides:
             args += ["-o", o]
@@ -127,15 +124,7 @@ class DaemonProcess:
         return {"Authorization": f"Bearer {self.token}"}
 
     def log(self) -> list[dict[str, Any]]:
-        out = []
-        for line in list(self.lines):
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(entry, dict):
-                out.append(entry)
-        return out
+        return log_events("".join(list(self.lines)))
 
     def wait_log(self, pred, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -14,10 +14,10 @@ import time
 import aiohttp
 import pytest
 
-from tests.conftest import wait
-from tests.control.conftest import start_daemon, stop_daemon
+from tests.kit import until, wait
+from tests.kit.daemon import start_daemon, stop_daemon
 from tests.reliability import scale
-from tests.reliability.faultkit import LogTap, report, until
+from tests.reliability.faultkit import LogTap, report
 from tests.sources.twitch.fake_server import FakeTwitchServer
 from tests.sources.twitch.lines import privmsg
 
@@ -29,7 +29,7 @@ FAST = ["sources.twitch.ping_interval_s=5", "sources.twitch.read_timeout_s=1", "
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-async def test_chat_server_faults_reconnect_and_lose_nothing(engine, tiny_config, tmp_path):
+async def test_chat_server_faults_reconnect_and_lose_nothing(tiny_config, tmp_path):
     """Drop, stall, refuse × N: reconnects counted, one warning per outage, later messages spoken once."""
     from ishowtts_live.config import load_config
     from ishowtts_live.sinks.null import NullSink
@@ -43,7 +43,7 @@ async def test_chat_server_faults_reconnect_and_lose_nothing(engine, tiny_config
     detect: dict[str, list[float]] = collections.defaultdict(list)  # fault → the daemon noticed
     joins = 0
     with LogTap() as logs:
-        running = await start_daemon(engine, tiny_config, tmp_path, sources=[source],
+        running = await start_daemon(tiny_config, tmp_path, sources=[source],
                                      sink=NullSink(realtime=False), extra=FAST)
         daemon = running.daemon
         try:

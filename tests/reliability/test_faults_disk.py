@@ -22,9 +22,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tests.control.conftest import start_daemon, stop_daemon
+from tests.kit import until
+from tests.kit.daemon import start_daemon, stop_daemon
 from tests.reliability import scale
-from tests.reliability.faultkit import LogTap, report, until
+from tests.reliability.faultkit import LogTap, report
 
 OUTAGE_S = scale(3, 20)
 
@@ -88,7 +89,7 @@ def paid_event(n: int):
                      received_mono=mono, received_wall=wall, clock=mono)
 
 
-async def test_read_only_state_disk(engine, tiny_config, tmp_path):
+async def test_read_only_state_disk(tiny_config, tmp_path):
     """State disk read-only mid-run: speech goes on, one log line, paid messages and mutes written once it is back."""
     from ishowtts_live.sinks.null import NullSink
 
@@ -96,22 +97,22 @@ async def test_read_only_state_disk(engine, tiny_config, tmp_path):
     disk = Ext4Disk(tmp_path / "disk.img", tmp_path / "state").create()
     try:
         with LogTap() as logs:
-            running = await start_daemon(engine, tiny_config, tmp_path, sink=NullSink(realtime=False),
+            running = await start_daemon(tiny_config, tmp_path, sink=NullSink(realtime=False),
                                          extra=["backlog.enabled=false"])
             daemon = running.daemon
             journal = daemon.journal
             try:
                 outcomes = daemon.playback.outcomes
-                daemon.say("磁盘出错之前")
+                daemon.controls.say("磁盘出错之前")
                 await until(lambda: outcomes["spoken"] >= 1, 120, "speech before the fault")
                 disk.fail()
                 t_fail = time.monotonic()
                 # during the outage: a mute, a paid message spoken, one left waiting, and chat spoken
-                daemon.mute("troll")
+                daemon.controls.mute("troll")
                 daemon.ingest.take(paid_event(1))
-                daemon.say("磁盘只读的时候也在说话")
+                daemon.controls.say("磁盘只读的时候也在说话")
                 await until(lambda: outcomes["spoken"] >= 3, 120, "speech while the disk is read-only")
-                daemon.pause()
+                daemon.controls.pause()
                 daemon.ingest.take(paid_event(2))
                 assert journal.degraded and journal.counters["write_failed"] >= 1
                 await until(lambda: time.monotonic() - t_fail >= OUTAGE_S, OUTAGE_S + 5, "the outage")
@@ -123,8 +124,8 @@ async def test_read_only_state_disk(engine, tiny_config, tmp_path):
                 await until(lambda: not journal.degraded, 30, "the journal written again")
                 recovered_s = time.monotonic() - t_back
                 retries = journal.counters["write_failed"]
-                daemon.resume()
-                daemon.unmute("nobody")  # a change after recovery is written at once
+                daemon.controls.resume()
+                daemon.controls.unmute("nobody")  # a change after recovery is written at once
             finally:
                 await stop_daemon(running)
         conn = sqlite3.connect(tmp_path / "state" / "journal.sqlite3")

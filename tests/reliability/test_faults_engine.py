@@ -12,10 +12,11 @@ import aiohttp
 import pytest
 import torch
 
-from tests.conftest import wait
-from tests.control.conftest import start_daemon, stop_daemon
+from tests import kit
+from tests.kit import until, wait
+from tests.kit.daemon import start_daemon, stop_daemon
 from tests.reliability import scale
-from tests.reliability.faultkit import LogTap, report, until
+from tests.reliability.faultkit import LogTap, report
 
 MESSAGES = scale(10, 100)
 NAN_AT, OOM_AT = 3, 6  # message numbers (1-based) that meet the NaN vocoder and the OOM model
@@ -73,12 +74,13 @@ async def test_engine_faults_skip_only_the_failing_message(engine, tiny_config, 
     faulty = FaultyEngine(engine)
     with LogTap() as logs:
         # backlog degradation (a loaded 2-core machine) is not the fault under test
-        running = await start_daemon(faulty, tiny_config, tmp_path, sink=NullSink(realtime=False),
+        running = await start_daemon(tiny_config, tmp_path, synth=lambda loaded: kit.local_synth(loaded, faulty),
+                                     sink=NullSink(realtime=False),
                                      extra=["backlog.enabled=false"])
         try:
             t0 = time.monotonic()
             for i in range(1, MESSAGES + 1):
-                verdict = running.daemon.say(f"第{i}条消息好")
+                verdict = running.controls.say(f"第{i}条消息好")
                 assert verdict.kept, verdict
             daemon = running.daemon
             await until(lambda: daemon.playback.outcomes["spoken"] + daemon.playback.outcomes["failed"] >= MESSAGES,
@@ -88,7 +90,7 @@ async def test_engine_faults_skip_only_the_failing_message(engine, tiny_config, 
                 async with http.get(running.url + "/api/status", headers=running.auth) as resp:
                     status = await wait(resp.json(), 30)
             # the engine still works after its faults: one more message is spoken
-            daemon.say("故障之后还能说话")
+            running.controls.say("故障之后还能说话")
             await until(lambda: daemon.playback.outcomes["spoken"] + daemon.playback.outcomes["failed"] > MESSAGES,
                         timeout=120, what="a message after the faults")
         finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import wait
+from tests.kit import until, wait
 from tests.reliability import is_long, scale
 from tests.reliability.harness import DaemonProcess, summary_ms
 from tests.sources.twitch.fake_server import FakeTwitchServer
@@ -89,7 +89,11 @@ async def test_flood_keeps_the_daemon_responsive(tiny_config, tmp_path):
             deadline = time.monotonic() + 60
             while (status := await daemon.get(http, "/api/status"))["received"] < sent and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-            await asyncio.sleep(AFTER_S)  # playback goes on after the flood
+            # playback goes on after the flood: watched for AFTER_S at least, and
+            # until two utterances have finished (a loaded machine synthesizes slower)
+            t_after = time.monotonic()
+            await until(lambda: time.monotonic() - t_after >= AFTER_S and samples
+                        and samples[-1]["spoken"] - base["spoken"] >= 2, AFTER_S + 300, "speech after the flood")
             stop.set()
             await wait(prober, 30)
             await daemon.post(http, "/api/pause")

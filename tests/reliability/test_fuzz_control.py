@@ -43,7 +43,8 @@ _bodies = st.one_of(
 def daemon(tiny_config, tmp_path_factory):
     d = DaemonProcess(tiny_config, tmp_path_factory.mktemp("fuzz") / "state",
                       overrides=["audio.output=null", "daemon.exit_when_replay_ends=false", "daemon.shutdown_grace_s=0",
-                                 f"sources.replay.path={tiny_config.parent / 'empty.jsonl'}", "log.level=warning"])
+                                 f"sources.replay.path={tiny_config.parent / 'empty.jsonl'}", "log.level=warning"],
+                      fake=True)  # the API under fuzzing, not synthesis: the kit's fake synthesizer
     (tiny_config.parent / "empty.jsonl").write_text("")
     d.start()
     # nothing is spoken while fuzzing: `say` bodies only queue

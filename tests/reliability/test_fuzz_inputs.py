@@ -84,7 +84,7 @@ def test_config_documents(tmp_path, doc):
     path = tmp_path / "fuzz.toml"
     path.write_text(_render(doc), encoding="utf-8")
     try:
-        load_config(str(path), run_checks=False)
+        load_config(str(path))
     except ConfigError as exc:
         _check_config_error(exc)
 
@@ -97,7 +97,7 @@ def test_config_arbitrary_bytes(tmp_path, raw):
     path = tmp_path / "fuzz.toml"
     path.write_bytes(raw)
     try:
-        load_config(str(path), run_checks=False)
+        load_config(str(path))
     except ConfigError as exc:
         _check_config_error(exc)
 
@@ -107,7 +107,7 @@ def test_config_arbitrary_bytes(tmp_path, raw):
 def test_config_overrides(items):
     """Arbitrary -o/--set arguments: accepted, or a one-line error (usage or config)."""
     try:
-        load_config(None, items, run_checks=False)
+        load_config(None, items)
     except (ConfigError, UsageError) as exc:
         if isinstance(exc, ConfigError):
             _check_config_error(exc)

@@ -130,7 +130,7 @@ def test_no_hostile_message_is_longer_than_max_audio_s(engine):
     import numpy as np
 
     limit = engine.cfg.max_audio_s
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     params = engine.params(voice, nfe_step=2, seed=0)
     kept = []
     for n, text in enumerate(HOSTILE):

@@ -40,7 +40,7 @@ async def test_daemon_never_logs_or_serves_a_secret(tiny_config, tmp_path):
     daemon = DaemonProcess(tiny_config, state, overrides=[
         "sources.twitch.enabled=true", "sources.twitch.channel=secretroom", f"sources.twitch.url={server.url}",
         "sources.twitch.nick=streamer", f"sources.twitch.token={TOKEN}", "audio.output=null",
-        "log.level=debug", "log.format=json", "daemon.shutdown_grace_s=0"])
+        "log.level=debug", "log.format=json", "daemon.shutdown_grace_s=0"], fake=True)
     await asyncio.to_thread(daemon.start)
     try:
         await server.wait_joined(1, 60)

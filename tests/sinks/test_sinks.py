@@ -9,7 +9,7 @@ import soundfile as sf
 from ishowtts_live.errors import AudioDeviceError
 from ishowtts_live.sinks.wav import WavSink
 from tests import kit
-from tests.conftest import wait
+from tests.kit import wait
 from tests.pulse import active_seconds, loud_seconds
 
 

@@ -5,7 +5,7 @@ import random
 
 from ishowtts_live.events import ChatEvent
 from ishowtts_live.sources.base import Backoff, ReconnectingSource, RecentIds
-from tests.conftest import wait
+from tests.kit import wait
 
 
 def chat(msg_id: str) -> ChatEvent:

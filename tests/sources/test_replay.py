@@ -6,7 +6,7 @@ import pytest
 
 from ishowtts_live.events import ChatEvent, ModerationEvent
 from ishowtts_live.sources.replay import ReplayError, ReplaySource, parse_line, read_log
-from tests.conftest import wait
+from tests.kit import wait
 
 
 def write_log(tmp_path, lines: list[str]):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ishowtts_live.config import load_config, show_config
+from ishowtts_live.app import load_checked
+from ishowtts_live.config import show_config
 from ishowtts_live.config.loading import MASK
 from ishowtts_live.config.secrets import resolve_secret
 from ishowtts_live.errors import ConfigError
@@ -13,8 +14,9 @@ from tests import kit
 
 def _load(tmp_path, text: str):
     path = tmp_path / "c.toml"
-    path.write_text(text + f"\n[voices]\ndir = '{kit.ROOT / 'voices'}'\n")
-    return load_config(str(path))
+    path.write_text(text + f"\n[voices]\ndir = '{kit.ROOT / 'voices'}'\n"
+                    f"[sources.replay]\npath = '{kit.ROOT / 'config' / 'sample-chat.jsonl'}'\n")
+    return load_checked(str(path))
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -13,7 +13,7 @@ from ishowtts_live.synth.engine import pinyin_tokens, reference_transcript
 
 
 def _loaded(tiny_config, *overrides):
-    return load_config(str(tiny_config), list(overrides), run_checks=False)
+    return load_config(str(tiny_config), list(overrides))
 
 
 def _engine_config(tiny_config, *overrides):
@@ -24,7 +24,7 @@ def test_engine_loads_through_the_upstream_format(engine):
     """The tiny checkpoint (ema_model.-prefixed safetensors) and Vocos folder load."""
     assert engine.dtype == torch.float32 and engine.device.type == "cpu"
     assert sum(p.numel() for p in engine.model.parameters()) > 4_000_000
-    assert engine.voice(None).id == "default"
+    assert engine.prepared_voice(None).id == "default"
 
 
 def test_missing_checkpoint_is_one_line(tiny_config, tmp_path):
@@ -111,7 +111,7 @@ def test_message_tokens_equal_the_joined_conversion(after, text):
 
 def test_synthesis_streams_plausible_audio(engine):
     """Each chunk's waveform is finite, not silent, and about as long as estimated."""
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     params = engine.params(voice, seed=7)
     text = "大家好，欢迎来到我的直播间！今天我们来玩一个新游戏。"
     out = list(engine.stream(None, text, params))
@@ -124,7 +124,7 @@ def test_synthesis_streams_plausible_audio(engine):
 
 def test_same_seed_same_audio(engine):
     """A fixed seed makes synthesis repeatable."""
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     a = engine.synthesize_chunk(voice, "你好世界。", engine.params(voice, seed=3))
     b = engine.synthesize_chunk(voice, "你好世界。", engine.params(voice, seed=3))
     c = engine.synthesize_chunk(voice, "你好世界。", engine.params(voice, seed=4))
@@ -146,7 +146,7 @@ def _patched_engine(tiny_loaded, f5_patch=None, vocos_patch=None):
 def test_nan_output_is_an_error_for_that_message(tiny_loaded):
     """A model that produces NaN raises SynthesisError naming the text, with a hint."""
     engine = _patched_engine(tiny_loaded, f5_patch=lambda m: m.transformer.proj_out.bias.fill_(float("nan")))
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     with pytest.raises(SynthesisError, match="produced NaN .*try engine.dtype"):
         engine.synthesize_chunk(voice, "你好。", engine.params(voice, seed=1))
 
@@ -158,7 +158,7 @@ def test_silent_output_is_an_error_for_that_message(tiny_loaded):
         vocos.head.out.bias.fill_(-40.0)
 
     engine = _patched_engine(tiny_loaded, vocos_patch=mute)
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     with pytest.raises(SynthesisError, match="is silent"):
         engine.synthesize_chunk(voice, "你好。", engine.params(voice, seed=1))
 
@@ -176,7 +176,7 @@ def test_voice_overrides_apply_below_message_values(engine, tiny_config, voices_
     p = engine.params(prepared)
     assert (p.speed, p.nfe_step, p.cfg_strength) == (1.5, 12, 1.0)
     assert engine.params(prepared, nfe_step=5).nfe_step == 5
-    assert engine.params(engine.voice(None)).nfe_step == 7
+    assert engine.params(engine.prepared_voice(None)).nfe_step == 7
 
 
 

@@ -63,7 +63,7 @@ CASES = [
 @pytest.mark.parametrize("voice_id", ["zh16", "default"])
 def test_engine_mel_equals_upstream_cfm_sample(engine, upstream_model, voice_id, text, nfe, cfg, sway):
     """Same seed, fp32, CPU, compile off: the mels agree within 1e-4."""
-    voice = engine.voice(voice_id)
+    voice = engine.prepared_voice(voice_id)
     params = engine.params(voice, nfe_step=nfe, cfg_strength=cfg, seed=1234)
     params = type(params)(**{**params.__dict__, "sway_sampling_coef": sway})
     ours = engine.generate_mel(voice, text, params).float()
@@ -77,7 +77,7 @@ def test_the_comparison_can_fail(engine, upstream_model):
     tolerance, so agreement above is evidence, not a coincidence of a flat
     model. (Text reaches the generated frames only through attention, weakly
     in a random model; tokenization is held equal by its own test.)"""
-    voice = engine.voice("zh16")
+    voice = engine.prepared_voice("zh16")
     text = "大家好，欢迎来到直播间！"
     base = upstream_mel(upstream_model, voice, text, 7, 2.0, -1.0, seed=1234)
     for other in (
@@ -97,7 +97,7 @@ def test_reference_preparation_matches_upstream(engine):
 
     from ishowtts_live.synth import voices
 
-    voice = engine.voice("zh16")
+    voice = engine.prepared_voice("zh16")
     ref = voices.read_reference(voice.voice)
     audio = torch.from_numpy(np.concatenate([ref.samples, np.zeros(800, np.float32)]))[None]
     rms = torch.sqrt(torch.mean(torch.square(audio)))

@@ -13,7 +13,7 @@ import torch
 from ishowtts_live.synth import buckets as bk
 from ishowtts_live.synth.audiocache import AudioCache, CacheKey
 from ishowtts_live.synth.fastpath import FastSampler, KeyMaskedAttention
-from tests.conftest import wait
+from tests.kit import wait
 
 TOLERANCE = 1e-4
 TEXTS = ["666", "你好。", "大家好，欢迎来到直播间！Thanks for the follow."]
@@ -60,7 +60,7 @@ def test_padding_and_trimming(engine):
     """A request is padded to its bucket (noise and reference zero beyond its
     own frames, mask False there) and its mel trimmed back to its own length."""
     fast = _fast(engine)
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     params = engine.params(voice, seed=3)
     with torch.inference_mode():
         req = engine.request(voice, "你好。", params)
@@ -82,7 +82,7 @@ def test_fast_path_equals_eager(engine, nfe, cfg):
     """Same seed, fp32, CPU: each message's mel through the fast path (padded
     to its bucket) equals the eager sampler's within 1e-4."""
     fast = _fast(engine)
-    voice = engine.voice("zh16")
+    voice = engine.prepared_voice("zh16")
     for text in TEXTS:
         (ours,), params = _sample(fast, engine, voice, [text], nfe=nfe, cfg=cfg)
         eager = engine.generate_mel(voice, text, params)
@@ -94,7 +94,7 @@ def test_short_message_batched_with_long_one_equals_alone(engine):
     """A short message batched with a long one (and a padded third row) gives
     the same mel as alone: the length and text masks keep the rows apart."""
     fast = _fast(engine)
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     batched, params = _sample(fast, engine, voice, TEXTS)
     assert len(batched) == 3
     for text, mel in zip(TEXTS, batched):
@@ -108,7 +108,7 @@ def test_without_key_masking_padding_would_change_the_output(engine):
     the mask unless attn_mask_enabled), padded frames leak into attention and
     move the mel well beyond the tolerance."""
     fast = _fast(engine, buckets_s=[30.0])  # a short message in a long bucket: mostly padding
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     (masked,), params = _sample(fast, engine, voice, ["你好。"])
     saved = [b.attn.processor for b in engine.dit.transformer_blocks]
     try:
@@ -126,23 +126,24 @@ async def test_worker_batches_waiting_messages_without_changing_them(tiny_config
     """Messages submitted together through a fast-path worker are one batch
     and each sounds exactly as it does alone."""
     from ishowtts_live.config import load_config
-    from ishowtts_live.synth.worker import SynthWorker
+    from ishowtts_live.synth.local import LocalSynthesizer
+    from ishowtts_live.synth.protocol import SynthRequest, synthesize
 
     loaded = load_config(str(tiny_config), ["engine.fast_path=on", f"engine.buckets_s={BUCKETS_S}",
-                                            "engine.cache_mb=0"], run_checks=False)
-    worker = SynthWorker(loaded)
+                                            "engine.cache_mb=0"])
+    worker = LocalSynthesizer(loaded)
     await wait(worker.start(warmup=False))
     try:
         calls = []
         original = worker.engine.fast.sample
         worker.engine.fast.sample = lambda reqs, **kw: (calls.append(len(reqs)), original(reqs, **kw))[1]
-        alone = [(await wait(worker.synthesize(t, seed=5)))[0] for t in TEXTS]
+        alone = [(await wait(synthesize(worker, SynthRequest(t, seed=5))))[0] for t in TEXTS]
         calls.clear()
-        together = await wait(asyncio.gather(*(worker.synthesize(t, seed=5) for t in TEXTS)), 120)
+        together = await wait(asyncio.gather(*(synthesize(worker, SynthRequest(t, seed=5)) for t in TEXTS)), 120)
         assert max(calls) > 1  # at least one round was batched
         # asked ahead (the daemon's playback), they reach the engine as one group: always one batch
         calls.clear()
-        streams = worker.stream_ahead([{"text": t, "seed": 5} for t in TEXTS])
+        streams = worker.stream_ahead([SynthRequest(t, seed=5) for t in TEXTS])
 
         async def pcm(stream):
             return np.concatenate([b.pcm async for b in stream])
@@ -197,7 +198,7 @@ def test_cache_is_bounded_and_drops_the_least_recently_used():
 def test_engine_answers_a_repeated_phrase_from_the_cache(engine, monkeypatch):
     """The second time a chunk is asked for with the same voice and
     parameters the model is not run; other parameters run it again."""
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     engine.cache.clear()
     params = engine.params(voice, seed=11)
     first = engine.synthesize_chunk(voice, "感谢老板的火箭！", params)
@@ -219,7 +220,7 @@ def test_compiled_fast_path_never_recompiles_within_its_buckets(engine):
     nothing new; and the compiled mel still matches the eager one."""
     from torch._dynamo.utils import counters
 
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     params = engine.params(voice, seed=9)
     texts = ["谢谢老板", "谢谢老板！", "今天的游戏真好玩。", "今天的游戏真好玩！!"]
     with torch.inference_mode():
@@ -265,19 +266,19 @@ def test_warmup_covers_every_voice(tiny_config, voices_dir, tmp_path, monkeypatc
     (folder / "broken").mkdir()
     (folder / "broken" / "voice.toml").write_text('audio = "missing.wav"\ntext = "不在。"\n', encoding="utf-8")
     loaded = load_config(str(tiny_config), ["engine.fast_path=on", f"engine.buckets_s={BUCKETS_S}",
-                                            f"voices.dir={folder}", "backlog.nfe_floor=4"], run_checks=False)
+                                            f"voices.dir={folder}", "backlog.nfe_floor=4"])
     engine = load_engine(loaded)
     warmed = []
     monkeypatch.setattr(engine.fast, "warmup", lambda ref, **kw: warmed.append(
         (ref.mel.shape[1], kw["steps"], kw["cfg_strength"])) or 0)
     warnings = []
-    monkeypatch.setattr("ishowtts_live.synth.engine.log.warning", lambda msg, **kw: warnings.append((msg, kw)))
+    monkeypatch.setattr("ishowtts_live.synth.warmup.log.warning", lambda msg, **kw: warnings.append((msg, kw)))
     assert engine.warmup() > 0
     assert {"zh16", "brief"} <= set(engine.voices) and "broken" not in engine.voices
     assert [kw["voice"] for _msg, kw in warnings] == ["broken"]
     shortest = engine.voices["brief"].mel.shape[1]
-    assert shortest < engine.voice(None).mel.shape[1]
+    assert shortest < engine.prepared_voice(None).mel.shape[1]
     assert warmed == [(shortest, 7, 2.0), (shortest, 5, 0.0)]  # with and without guidance
     engine.fast.cuda_graphs = True  # graphs are per step count: every pair, and the backlog floor
-    ready = [engine.voice(None), engine.voices["brief"]]
+    ready = [engine.prepared_voice(None), engine.voices["brief"]]
     assert engine.warm_schedules(ready) == [(7, 2.0), (4, 2.0), (5, 0.0), (4, 0.0)]

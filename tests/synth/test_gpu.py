@@ -27,7 +27,7 @@ def gpu_engine(tiny_config):
     from ishowtts_live.synth.engine import load_engine
 
     loaded = load_config(str(tiny_config), ["engine.device=cuda", "engine.dtype=fp32", "engine.fast_path=off",
-                                            "engine.compile=off"], run_checks=False)
+                                            "engine.compile=off"])
     return load_engine(loaded)
 
 
@@ -38,7 +38,7 @@ def _sampler(engine, *, graphs: bool, compile_mode: str = "off", dtype=None) -> 
 
 
 def _mels(engine, fast, texts, seed=7):
-    voice = engine.voice(None)
+    voice = engine.prepared_voice(None)
     params = engine.params(voice, seed=seed)
     with torch.inference_mode():
         reqs = [engine.request(voice, t, params) for t in texts]
@@ -60,7 +60,7 @@ def test_no_capture_or_compile_after_warmup(gpu_engine):
     from torch._dynamo.utils import counters
 
     fast = _sampler(gpu_engine, graphs=True, compile_mode="default")
-    voice = gpu_engine.voice(None)
+    voice = gpu_engine.prepared_voice(None)
     params = gpu_engine.params(voice, seed=0)
     with torch.inference_mode():
         ref = gpu_engine.request(voice, "你好。", params)
@@ -78,12 +78,10 @@ def test_fp16_fast_path_against_fp32_eager(tiny_config):
     from ishowtts_live.synth.engine import load_engine
 
     base = ["engine.device=cuda", "engine.compile=off"]
-    fp32 = load_engine(load_config(str(tiny_config), [*base, "engine.dtype=fp32", "engine.fast_path=off"],
-                                   run_checks=False))
-    fp16 = load_engine(load_config(str(tiny_config), [*base, "engine.dtype=fp16", "engine.fast_path=on"],
-                                   run_checks=False))
+    fp32 = load_engine(load_config(str(tiny_config), [*base, "engine.dtype=fp32", "engine.fast_path=off"]))
+    fp16 = load_engine(load_config(str(tiny_config), [*base, "engine.dtype=fp16", "engine.fast_path=on"]))
     for text in TEXTS:
-        v32, v16 = fp32.voice(None), fp16.voice(None)
+        v32, v16 = fp32.prepared_voice(None), fp16.prepared_voice(None)
         p = fp32.params(v32, seed=3)
         ref = fp32.generate_mel(v32, text, p).float()
         with torch.inference_mode():

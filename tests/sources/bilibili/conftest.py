@@ -7,7 +7,7 @@ import pytest
 from ishowtts_live.config.schema import BilibiliConfig, BilibiliOpenConfig
 from ishowtts_live.sources.base import Backoff
 from ishowtts_live.sources.bilibili import BilibiliSource
-from tests.conftest import wait
+from tests.kit import wait
 from tests.sources.bilibili import samples
 from tests.sources.bilibili.fake import FakeBilibili
 

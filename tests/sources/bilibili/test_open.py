@@ -7,7 +7,7 @@ import json
 
 from ishowtts_live.sources.bilibili import build
 from ishowtts_live.sources.bilibili.openplatform import signed_headers
-from tests.conftest import wait
+from tests.kit import wait
 from tests.sources.bilibili import samples, wire
 from tests.sources.bilibili.conftest import Reader, make_source, open_cfg, until
 

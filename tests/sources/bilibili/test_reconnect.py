@@ -9,7 +9,7 @@ import asyncio
 import random
 
 from ishowtts_live.sources.base import Backoff
-from tests.conftest import wait
+from tests.kit import wait
 from tests.sources.bilibili import samples
 from tests.sources.bilibili.conftest import FastSleep, Reader, make_source, until, web_cfg
 

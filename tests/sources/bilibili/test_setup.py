@@ -65,7 +65,7 @@ def test_config_show_masks_the_cookie_and_open_platform_secrets(tmp_path):
     path.write_text('[sources.bilibili]\ncookie = "SESSDATA=topsecret1"\n[sources.bilibili.open]\n'
                     'access_key_id = "topsecret2"\naccess_key_secret = "topsecret3"\ncode = "topsecret4"\n',
                     encoding="utf-8")  # fmt: skip
-    loaded = load_config(str(path), run_checks=False)
+    loaded = load_config(str(path))
     text = show_config(loaded)
     assert "topsecret" not in text and text.count("********") >= 4
     assert loaded.config.sources.bilibili.cookie == "SESSDATA=topsecret1"

@@ -15,7 +15,7 @@ from ishowtts_live.config.schema import TwitchConfig
 from ishowtts_live.sources.base import Backoff
 from ishowtts_live.sources.twitch import build
 from ishowtts_live.sources.twitch.irc import unescape_tag_value
-from tests.conftest import wait
+from tests.kit import wait
 from tests.peers import ROOT, Peer, peer_env, peer_python
 from tests.sources.itempump import Pump
 from tests.sources.twitch import lines

@@ -13,7 +13,7 @@ from ishowtts_live.errors import UsageError
 from ishowtts_live.events import ChatEvent, ModerationEvent
 from ishowtts_live.sources.base import Backoff
 from ishowtts_live.sources.twitch import TwitchSource, build
-from tests.conftest import wait
+from tests.kit import wait
 from tests.sources.itempump import Pump, RecordingSleep
 from tests.sources.twitch import lines
 from tests.sources.twitch.fake_server import FakeTwitchServer

@@ -17,7 +17,7 @@ import pytest
 from ishowtts_live.config.schema import YouTubeConfig
 from ishowtts_live.events import ChatEvent
 from ishowtts_live.sources.youtube import build
-from tests.conftest import wait
+from tests.kit import wait
 from tests.peers import ROOT, peer_env, peer_python
 from tests.sources.itempump import Pump
 from tests.sources.youtube import shapes

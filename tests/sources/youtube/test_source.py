@@ -14,7 +14,7 @@ from ishowtts_live.errors import UsageError
 from ishowtts_live.events import ChatEvent, ModerationEvent
 from ishowtts_live.sources.base import Backoff
 from ishowtts_live.sources.youtube import build
-from tests.conftest import wait
+from tests.kit import wait
 from tests.sources.itempump import Pump, RecordingSleep
 from tests.sources.youtube import shapes
 from tests.sources.youtube.fake_server import API_KEY, CLIENT_VERSION, FakeYouTubeServer

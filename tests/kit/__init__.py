@@ -1,6 +1,8 @@
 """Test kit: tiny randomly-initialised F5 and Vocos weights saved in the
 upstream formats, and configs that point the product's real loading path at
-them. Speed does not depend on weight values; the audio is noise."""
+them (speed does not depend on weight values; the audio is noise); waiting
+helpers (:mod:`.waiting`); and :class:`~tests.kit.synth.FakeSynthesizer`, for
+the tests that are not about synthesis."""
 
 from __future__ import annotations
 
@@ -11,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.kit.synth import FakeSynthesizer
+from tests.kit.waiting import LogWatcher, events_until, log_events, next_event, until, wait
+
+__all__ = ["FakeSynthesizer", "LogWatcher", "events_until", "log_events", "next_event", "until", "wait",
+           "local_synth"]
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 TINY_ARCH = {"dim": 256, "depth": 4, "heads": 4, "ff_mult": 2, "text_dim": 128, "conv_layers": 2}
 REF_TEXT = "对，这就是我，万人敬仰的太乙真人。"
 
@@ -55,6 +63,8 @@ def tiny_config_text(ckpt: Path, vocos: Path, voices_dir: Path, extra: str = "")
         f"[engine.arch]\n{arch}\n\n[voices]\ndir = \"{voices_dir}\"\ndefault = \"default\"\n"
         # this machine's PulseAudio null sink runs slow with buffers under ~200 ms
         "\n[audio]\nlatency_ms = 250\n"
+        # what `run` replays when a test names no chat log
+        f'\n[sources.replay]\npath = "{ROOT / "config" / "sample-chat.jsonl"}"\n'
     )
 
 
@@ -74,6 +84,13 @@ def make_voices_dir(folder: Path) -> Path:
         folder.mkdir(parents=True)
         write_ref_voice(folder)
     return folder
+
+
+def local_synth(loaded, engine):
+    """The local backend around an engine already loaded (the session's tiny one)."""
+    from ishowtts_live.synth.local import LocalSynthesizer
+
+    return LocalSynthesizer(loaded, engine_factory=lambda _loaded: engine)
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 240, cwd: Path | None = None,

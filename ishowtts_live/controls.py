@@ -1,0 +1,199 @@
+"""The moderator's controls: the one typed façade the control plane
+(``control/``: the REST API, its event and overlay feeds, ``ctl``) talks
+to. The composition root builds it once the stages run; it reaches the
+stages so that the control plane never imports the pipeline or an engine.
+
+Reading: :meth:`status`, :meth:`queue`, :meth:`overlay`, :meth:`health`,
+the event stream. Commands: skip, pause/resume, clear, mute/unmute,
+block/unblock (a :class:`~ishowtts_live.errors.ModerationConflict` when the
+config file sets the entry), voice, nfe, say, tts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+from prometheus_client import generate_latest
+
+from ishowtts_live.bus import EventBus, Subscription
+from ishowtts_live.config.schema import Config
+from ishowtts_live.control.protocol import (
+    Health, Item, OverlayState, Queue, SourceStatus, Status, item_of, overlay_item_of,
+)
+from ishowtts_live.events import ChatEvent, Utterance, Verdict, now_pair, utterance_fields
+from ishowtts_live.filters.chain import FilterChain
+from ishowtts_live.metrics import Metrics
+from ishowtts_live.pipeline import (
+    Backlog, Change, Drops, EventClock, Ingest, Moderator, Playback, RuntimeOverrides, new_utterance_id,
+)
+from ishowtts_live.queueing.queue import SpeechQueue
+from ishowtts_live.synth.protocol import Synthesizer, SynthRequest, synthesize
+
+SOURCE_STATS = ("connects", "reconnects", "received", "duplicates", "parse_errors", "last_error", "last_minute")
+
+
+@dataclass
+class Controls:
+    config: Config
+    queue: SpeechQueue
+    playback: Playback
+    ingest: Ingest
+    moderator: Moderator
+    chain: FilterChain
+    synth: Synthesizer
+    overrides: RuntimeOverrides
+    backlog: Backlog
+    clock: EventClock
+    drops: Drops
+    bus: EventBus
+    metrics: Metrics
+    sources: list[Any]
+    ready: asyncio.Event  # set once the daemon has started every stage
+    started_at: float
+
+    # ------------------------------------------------------------------ reading
+
+    def status(self) -> Status:
+        from ishowtts_live import __version__
+
+        current = self.playback.current
+        return Status(
+            version=__version__, uptime_s=round(time.time() - self.started_at, 1), ready=self.ready.is_set(),
+            paused=self.queue.paused, speaking=item_of(current) if current is not None else None,
+            queue_depth=len(self.queue), spoken=self.playback.spoken,
+            skipped=self.playback.outcomes["skipped"], failed=self.playback.outcomes["failed"],
+            received=self.ingest.received, voice=self.overrides.voice or self.config.voices.default,
+            nfe_step=self.overrides.nfe_step or self.config.engine.nfe_step, backlog_degraded=self.backlog.active,
+            sources=[_source_status(s) for s in self.sources],
+            muted_users=self.moderator.state.muted_users(), blocked_words=self.moderator.state.blocked_words(),
+            drops=dict(self.drops.counts),
+        )
+
+    def queue_items(self) -> list[Item]:
+        """The waiting messages, in speaking order."""
+        now = time.time()
+        return [item_of(entry, now) for entry in self.queue.snapshot()]
+
+    def queued(self) -> Queue:
+        return Queue(paused=self.queue.paused, items=self.queue_items())
+
+    def waiting(self, count: int) -> list[Utterance]:
+        """The next ``count`` messages to be spoken."""
+        return [entry.utterance for entry in self.queue.snapshot()[:count]]
+
+    def speaking(self) -> Utterance | None:
+        return self.playback.current
+
+    def overlay(self, count: int) -> OverlayState:
+        """What the overlay shows: the message being spoken and the next ``count``."""
+        current = self.playback.current
+        return OverlayState(speaking=overlay_item_of(current) if current is not None else None,
+                            next=[overlay_item_of(u) for u in self.waiting(count)] if count else [],
+                            paused=self.queue.paused, seq=self.bus.seq)
+
+    def health(self) -> Health:
+        if not self.ready.is_set():
+            return Health(status="starting", ready=False)
+        return Health(status="ok" if self.synth.health().serving else "failing", ready=True)
+
+    # ------------------------------------------------------------------ the event stream and metrics
+
+    def subscribe(self) -> Subscription:
+        return self.bus.subscribe()
+
+    def recent_events(self, count: int) -> list[dict[str, Any]]:
+        return list(self.bus.recent)[-count:] if count else []
+
+    @property
+    def event_seq(self) -> int:
+        return self.bus.seq
+
+    def metrics_text(self, event_clients: int) -> bytes:
+        """The Prometheus exposition, gauges brought up to date."""
+        self.metrics.queue_depth.set(len(self.queue))
+        self.metrics.event_clients.set(event_clients)
+        return generate_latest(self.metrics.registry)
+
+    def count_request(self, route: str, status: int) -> None:
+        self.metrics.control_requests.labels(route, str(status)).inc()
+
+    # ------------------------------------------------------------------ commands
+
+    def skip(self) -> bool:
+        return self.playback.skip("moderator")
+
+    def pause(self) -> None:
+        self.queue.pause()
+        self.bus.publish("paused")
+
+    def resume(self) -> None:
+        self.queue.resume()
+        self.playback.ahead.schedule_prefetch()
+        self.bus.publish("resumed")
+
+    def clear(self) -> int:
+        removed = self.queue.clear()
+        self.bus.publish("cleared", removed=len(removed))
+        return len(removed)
+
+    def mute(self, user: str) -> Change:
+        return self.moderator.mute(user)
+
+    def unmute(self, user: str) -> Change:
+        return self.moderator.unmute(user)
+
+    def block(self, word: str) -> Change:
+        return self.moderator.block(word)
+
+    def unblock(self, word: str) -> Change:
+        return self.moderator.unblock(word)
+
+    async def check_voice(self, voice: str) -> None:
+        """Prepare ``voice`` (after the message being synthesized); VoiceError if it cannot be used."""
+        await self.synth.prepare_voice(voice)
+
+    async def set_voice(self, voice: str) -> None:
+        """Switch the default voice (prepared first, so a bad one is refused)."""
+        await self.check_voice(voice)
+        self.overrides.voice = voice
+        self.bus.publish("settings", voice=voice)
+
+    def set_nfe(self, nfe_step: int) -> None:
+        if not 1 <= nfe_step <= 64:
+            raise ValueError("nfe_step must be between 1 and 64")
+        self.overrides.nfe_step = nfe_step
+        self.bus.publish("settings", nfe_step=nfe_step)
+
+    def say(self, text: str, voice: str | None = None) -> Verdict:
+        """A moderator announcement: queued above chat, below paid messages."""
+        mono, wall = now_pair()
+        event = ChatEvent(platform="control", msg_id=f"say-{new_utterance_id()}", text=text, user_name="moderator",
+                          kind="system", received_mono=mono, received_wall=wall, clock=self.clock.now())
+        decision = self.chain.check(event)
+        if not decision.verdict.kept:
+            self.drops.record_drop(decision.verdict.reason, event=event, detail=decision.verdict.detail)
+            return decision.verdict
+        utt = Utterance(id=new_utterance_id(), text=decision.speak, voice=voice or "", event=event)
+        verdict = self.queue.put(utt)
+        if verdict.kept:
+            self.bus.publish("queued", **utterance_fields(utt))
+        return verdict
+
+    async def tts(self, text: str, voice: str | None = None) -> tuple[np.ndarray, int]:
+        """The seed project's endpoint: text → whole waveform, outside the queue."""
+        pcm, _stats = await synthesize(self.synth, SynthRequest(text=text, voice=voice))
+        return pcm, self.synth.sample_rate
+
+
+def _source_status(source: Any) -> SourceStatus:
+    stats = getattr(source, "stats", None)
+    found = {k: getattr(stats, k) for k in SOURCE_STATS if stats is not None and hasattr(stats, k)}
+    return msgspec.convert({"name": source.name, **found}, SourceStatus)
+
+
+__all__ = ["Change", "Controls"]

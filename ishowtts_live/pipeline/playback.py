@@ -1,0 +1,186 @@
+"""queue → synthesis → sink, one utterance at a time, cut-able at any block."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Any, Callable
+
+import structlog
+from structlog.contextvars import bound_contextvars
+
+from ishowtts_live.bus import EventBus
+from ishowtts_live.errors import IshowttsError
+from ishowtts_live.events import ChatEvent, Utterance, Verdict, utterance_fields
+from ishowtts_live.metrics import Metrics
+from ishowtts_live.pipeline.ahead import Ahead
+from ishowtts_live.pipeline.backlog import Backlog
+from ishowtts_live.pipeline.drops import Drops
+from ishowtts_live.pipeline.routing import RuntimeOverrides
+from ishowtts_live.queueing.queue import SpeechQueue
+from ishowtts_live.synth.protocol import AudioStream, Synthesizer, SynthRequest
+
+log = structlog.get_logger(__name__)
+
+STOPPING = ("shutdown", "forced")  # cut reasons that are the daemon stopping
+
+
+class Playback:
+    """``recheck`` runs right before an utterance is spoken: a mute or blocked
+    word added since it was queued still wins. ``prefetch``: how many waiting
+    utterances are synthesized ahead while one plays (:mod:`.ahead`)."""
+
+    def __init__(self, queue: SpeechQueue, synth: Synthesizer, sink: Any, bus: EventBus, metrics: Metrics,
+                 drops: Drops, overrides: RuntimeOverrides, backlog: Backlog, default_nfe: int,
+                 recheck: Callable[[Utterance], Verdict], prefetch: int = 0):
+        self.queue, self.synth, self.sink = queue, synth, sink
+        self.bus, self.metrics, self.drops = bus, metrics, drops
+        self.overrides, self.backlog, self.default_nfe = overrides, backlog, default_nfe
+        self.recheck = recheck
+        self.ahead = Ahead(queue, synth, prefetch, self._request, self._key, recheck, self._engine_busy)
+        self.current: Utterance | None = None
+        self.spoken = 0
+        self.outcomes: collections.Counter[str] = collections.Counter()  # spoken / skipped / failed
+        self._cut = asyncio.Event()
+        self._cut_reason = ""
+        self._stream: AudioStream | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._accepting = True
+
+    async def run(self) -> None:
+        try:
+            while self._accepting:
+                utt = await self.queue.get()
+                if not self._accepting:
+                    # shutting down: it stays journaled (if paid) for the next start
+                    break
+                await self.speak(utt)
+                self.ahead.schedule_prefetch()
+        finally:
+            self.ahead.close()
+
+    # ------------------------------------------------------------------ what to synthesize
+
+    def _request(self, utt: Utterance) -> SynthRequest:
+        args = self.backlog.synth_args(utt.nfe_step or self.overrides.nfe_step, self.default_nfe)
+        return SynthRequest(text=utt.text, voice=utt.voice or None, utterance_id=utt.id,
+                            nfe_step=args["nfe_step"], speed=args.get("speed"))
+
+    def _key(self, utt: Utterance) -> tuple:
+        return (utt.text, utt.voice, utt.nfe_step or self.overrides.nfe_step)
+
+    def _engine_busy(self) -> bool:
+        return self._stream is not None and not self._stream.done
+
+    # ------------------------------------------------------------------ speaking
+
+    async def speak(self, utt: Utterance) -> None:
+        event = utt.event
+        with bound_contextvars(msg_id=event.msg_id if event else utt.id, utterance=utt.id):
+            verdict = self.recheck(utt)
+            if not verdict.kept:
+                self.ahead.forget(utt.id)
+                log.info("dropped before speaking", reason=verdict.reason)
+                self.drops.record_drop(verdict.reason, utt=utt, detail=verdict.detail)
+                self.queue.finished(utt, spoken=False)
+                return
+            self.current, self._cut, self._cut_reason = utt, asyncio.Event(), ""
+            self._idle.clear()
+            self.queue.started(utt)
+            request = self._request(utt)
+            outcome, stream, early = "spoken", None, False
+            try:
+                stream = self.ahead.take(utt)
+                early = stream is not None
+                stream = stream or self.synth.stream(request)
+                self._stream = stream
+                if self.ahead.size > 0:
+                    stream.when_done(self.ahead.schedule_prefetch)
+                self._stage(event, "synth_start")
+                self.bus.publish("speaking", **utterance_fields(utt))
+                log.info("speaking", text=utt.text, voice=utt.voice or "default", ahead=early,
+                         nfe_step=request.nfe_step, **({"speed": request.speed} if request.speed else {}))
+                if await self._play(stream, event):
+                    outcome = "skipped"
+            except IshowttsError as exc:
+                outcome = "failed"
+                self.metrics.synth_errors.inc()
+                log.error("synthesis failed; message skipped", error=str(exc))
+                self.bus.publish("failed", error=str(exc), **utterance_fields(utt))
+            finally:
+                if stream is not None:
+                    stream.cancel()
+                self._stream = None
+                self.current = None
+                self._idle.set()
+            self._finish(utt, outcome, stream)
+
+    async def _play(self, stream: AudioStream, event: ChatEvent | None) -> bool:
+        """Every block to the sink; True when cut off."""
+        first = True
+        async for chunk in stream:
+            if self._cut.is_set():
+                break
+            if first:
+                self._stage(event, "first_audio")
+                first = False
+            await self.sink.write(chunk.pcm)
+            self.metrics.audio_seconds.inc(len(chunk.pcm) / chunk.sample_rate)
+            if self._cut.is_set():
+                break
+        return self._cut.is_set()
+
+    def _finish(self, utt: Utterance, outcome: str, stream: AudioStream | None) -> None:
+        stats = stream.stats if stream is not None else None
+        self.metrics.spoken.labels(outcome).inc()
+        if stats is not None and stats.rtf is not None and outcome == "spoken":
+            self.metrics.rtf.observe(stats.rtf)
+        self._stage(utt.event, "done")
+        if outcome == "skipped" and self._cut_reason in STOPPING:
+            # cut off by the daemon stopping, not by a moderator: a paid one
+            # stays journaled as started and is spoken again at the next start
+            log.info("cut off by shutdown", paid_again_at_next_start=True)
+        else:
+            self.queue.finished(utt, spoken=outcome == "spoken")
+        self.outcomes[outcome] += 1
+        if outcome == "spoken":
+            self.spoken += 1
+            audio_s, rtf = round(stats.audio_seconds, 2), round(stats.rtf or 0, 4)
+            log.info("spoken", audio_s=audio_s, rtf=rtf)
+            self.bus.publish("spoken", audio_s=audio_s, rtf=rtf, **utterance_fields(utt))
+        elif outcome == "skipped":
+            log.info("skipped", reason=self._cut_reason)
+            self.bus.publish("skipped", reason=self._cut_reason, **utterance_fields(utt))
+
+    def _stage(self, event: ChatEvent | None, stage: str) -> None:
+        if event is not None and event.received_mono:
+            self.metrics.stage.labels(stage).observe(max(0.0, time.monotonic() - event.received_mono))
+
+    # ------------------------------------------------------------------ cutting
+
+    def skip(self, reason: str = "skip") -> bool:
+        """Cut the current utterance now (audio stops within one block)."""
+        if self.current is None or self._cut.is_set():
+            return False
+        self._cut_reason = reason
+        self._cut.set()
+        if self._stream is not None:
+            self._stream.cancel()
+        asyncio.ensure_future(self.sink.cut())
+        return True
+
+    def cut_if(self, match: Callable[[Utterance], bool], reason: str) -> bool:
+        """Cut the current utterance if ``match`` names it (the queue's rule for purges)."""
+        utt = self.current
+        return utt is not None and match(utt) and self.skip(reason)
+
+    async def stop(self, grace: float) -> None:
+        """Take no new utterance; let the current one finish within ``grace`` s."""
+        self._accepting = False
+        self.ahead.close()
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except asyncio.TimeoutError:
+            self.skip("shutdown")

@@ -1,0 +1,88 @@
+"""Warm-up at start, so the first chat message in any voice is not the slow
+one: every voice prepared, every shape a message can take compiled and
+captured (fast path), and one short phrase spoken end to end.
+
+Shapes: every bucket longer than the shortest reference, for each distinct
+(NFE, cfg) the voices ask for and the backlog's NFE floor. A voice that
+cannot be prepared is reported and left out: the messages routed to it fail
+one by one, with that error."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Callable
+
+import structlog
+import torch
+
+from ishowtts_live.errors import VoiceError
+from ishowtts_live.synth import sampler, voices
+
+if TYPE_CHECKING:
+    from ishowtts_live.synth.engine import F5Engine
+    from ishowtts_live.synth.prepared import PreparedVoice
+
+log = structlog.get_logger(__name__)
+
+WARMUP_PHRASE = "你好，欢迎来到直播间。"
+
+
+def warm_up(engine: F5Engine, voice_id: str | None = None,
+            progress: Callable[[int, int, str], None] | None = None) -> float:
+    """Returns the seconds it took. ``progress(step, steps, shape)`` follows
+    the fast path's compilations and captures (called on the engine thread)."""
+    t0 = time.perf_counter()
+    voice = engine.prepared_voice(voice_id)
+    params = engine.params(voice, seed=0)
+    ready = [voice, *prepare_others(engine, voice.id)]
+    if engine.fast is not None:
+        def report(i: int, n: int, what: str) -> None:
+            log.info("warm-up", step=f"{i}/{n}", shape=what, seconds=round(time.perf_counter() - t0, 1))
+            if progress is not None:
+                progress(i, n, what)
+
+        shortest = min(ready, key=lambda v: v.mel.shape[1])
+        with torch.inference_mode():
+            ref = engine.request(shortest, "你好。", params)
+            for steps, cfg_strength in warm_schedules(engine, ready):
+                engine.fast.warmup(ref, steps=steps, cfg_strength=cfg_strength,
+                                   sway=params.sway_sampling_coef, progress=report)
+    cached, engine.cache.max_bytes = engine.cache.max_bytes, 0  # the warm-up phrase is not chat
+    try:
+        for _ in engine.stream(voice.id, WARMUP_PHRASE, params):
+            pass
+    finally:
+        engine.cache.max_bytes = cached
+    return time.perf_counter() - t0
+
+
+def prepare_others(engine: F5Engine, but: str) -> list[PreparedVoice]:
+    """Every other voice in voices.dir, prepared from the one scan; a broken one logged and left out."""
+    ready = []
+    for other, toml_path in voices.discover(engine.loaded.config.voices.dir).items():
+        if other == but:
+            continue
+        try:
+            ready.append(engine.voices.get(other) or engine.prepare_voice(voices.load_voice(other, toml_path)))
+        except VoiceError as exc:
+            log.warning("voice not ready; messages in it will fail", voice=other, error=str(exc))
+    return ready
+
+
+def warm_schedules(engine: F5Engine, ready: list[PreparedVoice]) -> list[tuple[int, float]]:
+    """The (NFE, cfg) pairs to warm up for these voices. CUDA graphs are
+    captured per step count and guidance, so each voice's pair and the
+    backlog's NFE floor; compiled kernels do not depend on the step count,
+    so without graphs one pair with guidance and one without."""
+    graphs = engine.fast is not None and engine.fast.cuda_graphs
+    backlog = engine.loaded.config.backlog
+    pairs: dict[tuple, tuple[int, float]] = {}
+    for v in ready:
+        p = engine.params(v)
+        steps = [p.nfe_step]
+        if graphs and backlog.enabled and backlog.nfe_floor < p.nfe_step:
+            steps.append(backlog.nfe_floor)
+        for n in steps:
+            key = (n, p.cfg_strength) if graphs else (p.cfg_strength >= sampler.CFG_OFF,)
+            pairs.setdefault(key, (n, p.cfg_strength))
+    return list(pairs.values())
