@@ -180,5 +180,5 @@ def find_voice(voices_dir: str | Path, voice_id: str) -> Voice:
     VoiceError when there is none (or its file is bad)."""
     found = discover(voices_dir)
     if voice_id not in found:
-        raise VoiceError(f"voice {voice_id!r}: not found in {voices_dir}")
+        raise VoiceError(f"voice {voice_id!r}: not found in {describe_dir(voices_dir)}")
     return load_voice(voice_id, found[voice_id])
