@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from tests import kit
-from tests.kit import wait  # noqa: F401 - for branches that still import it from here; use tests.kit
 
 
 def pytest_addoption(parser):

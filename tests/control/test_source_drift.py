@@ -12,30 +12,25 @@ from ishowtts_live.config.schema import BilibiliConfig
 from ishowtts_live.control.cli import format_status
 from ishowtts_live.control.client import ControlClient
 from ishowtts_live.sources.bilibili import BilibiliSource
-from tests.conftest import wait
-from tests.control.conftest import start_daemon, stop_daemon
+from tests.kit import until
+from tests.kit.daemon import start_daemon, stop_daemon
 from tests.sources.bilibili import samples
 from tests.sources.bilibili.fake import FakeBilibili
 
 
-async def _until(predicate) -> None:
-    while not predicate():
-        await asyncio.sleep(0.02)
-
-
-async def test_unknown_and_unparsable_commands_show_in_metrics_status_ctl_and_doctor(engine, tiny_config, tmp_path,
+async def test_unknown_and_unparsable_commands_show_in_metrics_status_ctl_and_doctor(tiny_config, tmp_path,
                                                                                       http, capsys):  # fmt: skip
     """Three SEND_GIFT_V3 and one broken SEND_GIFT_V2 beside a danmaku: /metrics counts them by source and kind,
     /api/status and `ctl status` show the last minute by name, and doctor asks the running daemon for it."""
     fake = await FakeBilibili(allow_empty_key=True).start()
     cfg = BilibiliConfig(room=samples.REAL_ROOM, heartbeat_s=0.5, read_timeout_s=10.0, gift_combo_s=0.0)
     source = BilibiliSource(cfg, room=samples.REAL_ROOM, url=fake.ws_url)
-    r = await start_daemon(engine, tiny_config, tmp_path, sources=[source])
+    r = await start_daemon(tiny_config, tmp_path, sources=[source])
     try:
         unknown = {"cmd": "SEND_GIFT_V3", "data": {"pb": "CgA="}}
         await fake.send([unknown, unknown, {"cmd": "SEND_GIFT_V2", "data": {"pb": "not base64!"}}, unknown,
                          samples.danmu(4242, "Alice", "你好")])  # fmt: skip
-        await wait(_until(lambda: r.daemon.ingest.received >= 1), 30)
+        await until(lambda: r.daemon.ingest.received >= 1, 30, "the danmaku read")
 
         async with http.get(r.url + "/metrics") as resp:
             families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
@@ -58,7 +53,7 @@ async def test_unknown_and_unparsable_commands_show_in_metrics_status_ctl_and_do
         from ishowtts_live.doctor import Report, sources_report
 
         report = Report()
-        loaded = load_config(str(r.config), r.overrides, run_checks=False)
+        loaded = load_config(str(r.config), r.overrides)
         await asyncio.to_thread(sources_report, report, loaded)  # doctor runs its own event loop
         out = capsys.readouterr().out
         assert f"[FAIL] source       {name} last minute: read 1" in out and report.problems == 1
@@ -71,10 +66,10 @@ def test_doctor_says_when_no_daemon_runs(tiny_config, tmp_path, capsys):
     """Without a running daemon doctor notes that the per-source counts need one, and counts no problem."""
     from ishowtts_live.config import load_config
     from ishowtts_live.doctor import Report, sources_report
-    from tests.control.conftest import daemon_overrides, free_port
+    from tests.kit.daemon import daemon_overrides, free_port
 
     report = Report()
-    loaded = load_config(str(tiny_config), daemon_overrides(tmp_path / "state", free_port()), run_checks=False)
+    loaded = load_config(str(tiny_config), daemon_overrides(tmp_path / "state", free_port()))
     sources_report(report, loaded)
     out = capsys.readouterr().out
     assert "[note] sources" in out and "no running daemon" in out and report.problems == 0

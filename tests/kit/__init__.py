@@ -63,8 +63,6 @@ def tiny_config_text(ckpt: Path, vocos: Path, voices_dir: Path, extra: str = "")
         f"[engine.arch]\n{arch}\n\n[voices]\ndir = \"{voices_dir}\"\ndefault = \"default\"\n"
         # this machine's PulseAudio null sink runs slow with buffers under ~200 ms
         "\n[audio]\nlatency_ms = 250\n"
-        # what `run` replays when a test names no chat log
-        f'\n[sources.replay]\npath = "{ROOT / "config" / "sample-chat.jsonl"}"\n'
     )
 
 

@@ -14,8 +14,7 @@ from tests import kit
 
 def _load(tmp_path, text: str):
     path = tmp_path / "c.toml"
-    path.write_text(text + f"\n[voices]\ndir = '{kit.ROOT / 'voices'}'\n"
-                    f"[sources.replay]\npath = '{kit.ROOT / 'config' / 'sample-chat.jsonl'}'\n")
+    path.write_text(text + f"\n[voices]\ndir = '{kit.ROOT / 'voices'}'\n")
     return load_checked(str(path))
 
 
