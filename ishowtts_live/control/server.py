@@ -2,8 +2,12 @@
 
 Routes call the daemon's :class:`~ishowtts_live.controls.Controls` and nothing else.
 One middleware guards them all, in this order: Host (DNS rebinding) → Origin
-(403) → bearer token (401, except for the public paths) → body problems
-(400 naming the field, 413 over ``control.max_body_bytes``).
+(403) → bearer token (401, except for the public paths) → the daemon's phase
+(503 while it starts or stops, except for the routes that need no running
+stage) → body problems (400 naming the field, 413 over ``control.max_body_bytes``).
+
+The daemon starts this server first, so ``/healthz`` and ``ctl status`` show
+the warm-up's progress instead of a refused connection, and stops it last.
 """
 
 from __future__ import annotations
@@ -42,8 +46,20 @@ STATIC = Path(__file__).with_name("static")
 OVERLAY_FILES = {"overlay.html": "text/html", "overlay.css": "text/css", "overlay.js": "text/javascript"}
 
 
+# Routes that answer before the stages run and while they stop; every other one is then 503.
+UNREADY = frozenset({"/healthz", "/metrics", "/api/status", "/api/events"})  # plus the overlay's
+
+
 def is_public(path: str) -> bool:
-    return path in PUBLIC or path == "/overlay" or path.startswith("/overlay/")
+    return path in PUBLIC or _is_overlay(path)
+
+
+def works_unready(path: str) -> bool:
+    return path in UNREADY or _is_overlay(path)
+
+
+def _is_overlay(path: str) -> bool:
+    return path == "/overlay" or path.startswith("/overlay/")
 
 
 def error(status: int, field: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -56,7 +72,7 @@ def reply(obj: Any, status: int = 200) -> web.Response:
 
 
 class ControlServer:
-    """Started by the daemon after everything else, stopped first."""
+    """Started by the daemon before everything else, stopped last."""
 
     def __init__(self, controls: Controls, cfg: ControlConfig, state: str):
         self.controls = controls
@@ -130,6 +146,10 @@ class ControlServer:
                                                                           self.token):
             response = error(401, "authorization", f"missing or wrong bearer token (the daemon's token is in "
                              f"{self.token_path})", headers={"WWW-Authenticate": 'Bearer realm="ishowtts-live"'})
+        elif ((why := self.controls.unavailable()) and not works_unready(request.path)
+              and request.match_info.http_exception is None):  # an unknown path stays a 404
+            response = error(503, "", f"{why}; try again once it is ready (GET /healthz answers 200)",
+                             headers={"Retry-After": "5"})
         else:
             response = await self._handle(request, handler)
         route = request.match_info.route.resource

@@ -20,6 +20,7 @@ import numpy as np
 import structlog
 import torch
 
+from ishowtts_live import paths
 from ishowtts_live.config.loading import LoadedConfig
 from ishowtts_live.errors import SynthesisError
 from ishowtts_live.synth import batching, loading, prepared, sampler, streaming, voices, warmup
@@ -75,12 +76,14 @@ class F5Engine:
         dtype = loading.resolve_dtype(cfg.dtype, device)
         if device.type == "cpu":
             torch.set_num_threads(loading.cpu_threads(cfg.cpu_threads))
+        # compiled kernels outlive the process, so the next start compiles nothing (doctor shows where)
+        kernels = paths.use_kernel_caches()
         t0 = time.perf_counter()
         model, vocab_map, spec = loading.load_f5(cfg, device, dtype)
         vocoder = loading.load_vocos(cfg, device, dtype)
         log.info("engine loaded", model=cfg.model, device=str(device), dtype=str(dtype).removeprefix("torch."),
                  threads=torch.get_num_threads() if device.type == "cpu" else None,
-                 seconds=round(time.perf_counter() - t0, 2))
+                 kernel_cache=kernels["TORCHINDUCTOR_CACHE_DIR"], seconds=round(time.perf_counter() - t0, 2))
         engine = cls(loaded, model, vocoder, vocab_map, spec, device, dtype)
         engine.setup_speed()
         return engine

@@ -315,12 +315,8 @@ class FastSampler:
 
     # ------------------------------------------------------------------ warm-up
 
-    def warmup(self, reference: Request, *, steps: int, cfg_strength: float, sway: float | None,
-               progress: Callable[[int, int, str], None] | None = None) -> int:
-        """Run every bucket that a message in this voice can land in (and,
-        batched, every batch size where graphs are captured, one bucket
-        otherwise), so that no compilation or capture happens while chat is
-        being read. Returns the number of shapes visited."""
+    def warmup_plan(self, reference: Request) -> list[tuple[int, int]]:
+        """The (batch size, frames) shapes :meth:`warmup` visits for this reference, in order."""
         lengths = [b for b in self.buckets if b > reference.mel.shape[1]]
         sizes = bk.batch_sizes(self.max_batch)
         plan = [(1, L) for L in lengths]
@@ -328,6 +324,15 @@ class FastSampler:
             plan += [(n, L) for n in sizes[1:] for L in lengths]
         elif len(sizes) > 1 and lengths:
             plan += [(sizes[1], lengths[0])]  # batched rows compile once for every length
+        return plan
+
+    def warmup(self, reference: Request, *, steps: int, cfg_strength: float, sway: float | None,
+               progress: Callable[[int, int, str], None] | None = None) -> int:
+        """Run every bucket that a message in this voice can land in (and,
+        batched, every batch size where graphs are captured, one bucket
+        otherwise), so that no compilation or capture happens while chat is
+        being read. Returns the number of shapes visited."""
+        plan = self.warmup_plan(reference)
         for i, (n, length) in enumerate(plan, 1):
             if progress is not None:
                 progress(i, len(plan), f"batch {n}, {length} frames")
