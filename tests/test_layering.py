@@ -16,13 +16,13 @@ from tests import kit
 
 PACKAGE = kit.ROOT / "ishowtts_live"
 # below every stage: configuration, the core types, and plumbing every stage may use
-FOUNDATION = {"config", "errors", "events", "users", "bus", "metrics", "logs", "lifecycle", "paths", "compat"}
+FOUNDATION = {"config", "errors", "events", "users", "bus", "metrics", "logs", "lifecycle", "compat", "paths"}
 STAGES = {"sources", "filters", "queueing", "synth", "sinks"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(), "bus": set(), "metrics": set(), "logs": set(), "lifecycle": set(), "events": set(),
-    "paths": set(), "compat": set(),  # where files go; what differs between Python versions
+    "compat": set(), "paths": set(),
     "users": {"events"},
-    "config": {"errors", "paths", "compat"},
+    "config": {"errors", "compat", "paths"},
     # a stage knows the foundation, never another stage
     **{stage: FOUNDATION for stage in STAGES},
     # the pipeline connects the stages between the queue and the sink
