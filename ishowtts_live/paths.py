@@ -33,7 +33,6 @@ def state_dir(configured: str = "", env: Mapping[str, str] | None = None) -> Pat
     return base / APP_NAME
 
 
-
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """What the daemon may rebuild: ``$CACHE_DIRECTORY`` (systemd's
     ``CacheDirectory=``; the first of a colon-separated list), else
@@ -56,9 +55,27 @@ KERNEL_CACHES = (("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("TRITON_CACHE_DIR", "
 
 def kernel_caches(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """Each kernel cache's variable → its folder: the environment's value when
-    set (yours wins), else a folder of :func:`cache_dir`."""
+    you set it, else a folder of :func:`cache_dir`. Importing f5-tts already
+    makes torch write its ``/tmp`` default into ``TORCHINDUCTOR_CACHE_DIR``;
+    that value counts as unset."""
     env = os.environ if env is None else env
-    return {var: env.get(var) or str(cache_dir(env) / sub) for var, sub in KERNEL_CACHES}
+    return {var: value if (value := env.get(var)) and value != _torch_default(var) else str(cache_dir(env) / sub)
+            for var, sub in KERNEL_CACHES}
+
+
+def _torch_default(var: str) -> str:
+    # torch._inductor's default_cache_dir(), computed the same way without importing torch
+    if var != "TORCHINDUCTOR_CACHE_DIR":
+        return ""
+    import getpass
+    import re
+    import tempfile
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return os.path.join(tempfile.gettempdir(), "torchinductor_" + re.sub(r'[\\/:*?"<>|]', "_", user))
 
 
 def use_kernel_caches() -> dict[str, str]:
