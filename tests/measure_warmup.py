@@ -110,21 +110,28 @@ def main() -> None:
         "no compile (the CPU default)": start_once(config, folder / "cache-off", folder / "s3",
                                                    ["engine.compile=off", "engine.fast_path=on", *args.overrides]),
     }
-    import torch
-
-    report = {
-        "command": "python -m tests.measure_warmup " + " ".join(f"-o {o}" for o in args.overrides),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores visible (shared with other jobs), no GPU",
-        "python": platform.python_version(), "torch": torch.__version__,
+    emit("tests.measure_warmup", args.overrides, args.out, {
         "model": "tiny random F5 (tests/kit: dim 256, depth 4) + tiny Vocos, fp32, fast path on, default buckets, "
                  "max_batch 4",
         "runs": runs,
+    })
+
+
+def emit(script: str, overrides: list[str], out: Path | None, figures: dict, machine: str = "") -> None:
+    """Print a measurement with its command, date, machine and versions (and write it to ``out``)."""
+    import torch
+
+    report = {
+        "command": f"python -m {script} " + " ".join(f"-o {o}" for o in overrides),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores visible (shared with other jobs), no GPU"
+                   + machine,
+        "python": platform.python_version(), "torch": torch.__version__, **figures,
     }
     text = json.dumps(report, indent=1, ensure_ascii=False)
     print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
