@@ -32,13 +32,18 @@ def test_kernel_caches_follow_the_cache_directory_unless_you_set_them(tmp_path):
 
 
 PROBE = """
-import json, sys
+import json, os, sys
 from ishowtts_live.app import load_checked
 from ishowtts_live.synth.engine import F5Engine
-from torch._inductor.runtime.cache_dir_utils import cache_dir, default_cache_dir, triton_cache_dir
+try:  # torch 2.6+
+    from torch._inductor.runtime.cache_dir_utils import cache_dir, default_cache_dir
+except ImportError:  # torch 2.5 (JetPack 6.1)
+    from torch._inductor.runtime.runtime_utils import cache_dir, default_cache_dir
 
 F5Engine.load(load_checked(sys.argv[1]))
-print(json.dumps({"inductor": cache_dir(), "triton": triton_cache_dir(0), "torch_default": default_cache_dir()}))
+# Triton's own lookup (and inductor's, before it sets a default) reads the variable
+print(json.dumps({"inductor": cache_dir(), "triton": os.environ.get("TRITON_CACHE_DIR"),
+                  "torch_default": default_cache_dir()}))
 """
 
 
