@@ -7,6 +7,11 @@ model reads), :mod:`.streaming` (a message chunk by chunk), :mod:`.batching`
 :mod:`.fastpath` (buckets, batching and CUDA graphs). Not thread-safe by
 design: exactly one thread (the :mod:`.worker`) owns an engine and
 everything on its device.
+
+Longer than 400 lines because everything that touches the engine's device
+stays in one class: loading onto it, the eager path with its compile
+step-down, starting a batch with its out-of-memory retry, and vocoding on the
+side stream; the parts that do not need that state live in the modules above.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import torch
 
 from ishowtts_live.config.loading import LoadedConfig
 from ishowtts_live.errors import SynthesisError
-from ishowtts_live.synth import batching, fastpath, loading, prepared, sampler, streaming, voices, warmup
+from ishowtts_live.synth import batching, capture, loading, prepared, sampler, streaming, voices, warmup
 from ishowtts_live.synth.audiocache import AudioCache, CacheKey
 from ishowtts_live.synth.buckets import bucket_frames
 from ishowtts_live.synth.fastpath import FastSampler, Request
@@ -169,7 +174,7 @@ class F5Engine:
         mode, self._compile_mode = self._compile_mode, "off"
         self._stepdowns["no-compile"] += 1
         log.warning(f"torch.compile ({mode}) failed; running the eager sampler uncompiled instead",
-                    cause=fastpath.describe_failure(cause))
+                    cause=capture.describe_failure(cause))
 
     def prepared_voice(self, voice_id: str | None) -> PreparedVoice:
         """``voice_id`` (None or "" = voices.default) prepared, on first use if

@@ -45,9 +45,9 @@ import torch
 import torch.nn.functional as F
 
 from ishowtts_live.synth import buckets as bk
-from ishowtts_live.synth.hub import first_line
+from ishowtts_live.synth.capture import LoopGraph, describe_failure
 from ishowtts_live.synth.loading import device_scope
-from ishowtts_live.synth.masking import KeyMaskedAttention, install_key_masking
+from ishowtts_live.synth.masking import install_key_masking
 from ishowtts_live.synth.sampler import CFG_OFF, Cancelled, timesteps
 
 log = structlog.get_logger(__name__)
@@ -62,20 +62,6 @@ class Request:
     ref_frames: int  # where the kept output starts (upstream's ref_audio_len)
     total: int  # reference + generated frames, unpadded
     seed: int
-
-
-def describe_failure(exc: BaseException) -> str:
-    """One line for a build failure: the innermost cause (inductor wraps the
-    compiler's own error in a BackendCompilerFailed whose first line says
-    only which backend raised)."""
-    seen = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        inner = getattr(exc, "inner_exception", None) or exc.__cause__
-        if inner is None:
-            break
-        exc = inner
-    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 class Velocity(torch.nn.Module):
@@ -121,35 +107,6 @@ class Batch:
     requests: list[Request]
 
 
-class _LoopGraph:
-    """The whole Euler loop for one shape, captured once, replayed per batch.
-    Every stream is made on ``device`` and the capture runs on one of them, so
-    a graph of ``cuda:1`` is recorded on ``cuda:1`` (torch's default capture
-    stream is made once, on whatever device was current the first time)."""
-
-    def __init__(self, run: Callable[..., torch.Tensor], like: Batch, pool, device: torch.device):
-        self.x0 = torch.zeros_like(like.x0)
-        self.const = torch.zeros_like(like.const)
-        self.mask = torch.ones_like(like.mask)
-        side = torch.cuda.Stream(device=device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):  # autotune and allocate outside the capture
-            for _ in range(2):
-                run(self.x0, self.const, self.mask)
-        torch.cuda.current_stream(device).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=pool, stream=side):
-            self.out = run(self.x0, self.const, self.mask)
-
-    def replay(self, batch: Batch) -> torch.Tensor:
-        self.x0.copy_(batch.x0)
-        self.const.copy_(batch.const)
-        self.mask.copy_(batch.mask)
-        self.graph.replay()
-        # graphs share one memory pool: take the result out before another replays
-        return self.out.clone()
-
-
 _BUILD_FAILED = {"graphs": "CUDA graph capture failed", "compile": "torch.compile ({mode}) failed"}
 
 
@@ -168,7 +125,7 @@ class FastSampler:
         self.velocity: Callable[..., torch.Tensor] = self.velocity_module
         self._schedules: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._ropes: dict[int, tuple] = {}
-        self._graphs: dict[tuple, _LoopGraph] = {}
+        self._graphs: dict[tuple, LoopGraph] = {}
         self._pool = torch.cuda.graph_pool_handle() if self.cuda_graphs else None
         # (steps, cfg, sway) that get graphs; None = any (until the engine says which)
         self.allowed: set[tuple] | None = None
@@ -382,7 +339,7 @@ class FastSampler:
 
         t0 = time.perf_counter()
         try:
-            self._graphs[key] = _LoopGraph(run, batch, self._pool, self.device)
+            self._graphs[key] = LoopGraph(run, batch, self._pool, self.device)
         except Exception as exc:  # noqa: BLE001 - out of memory, an op that cannot be captured, …
             self.step_down("graphs", exc)
             return

@@ -55,7 +55,7 @@ class _FakeGraph:
 
 
 def _with_graphs(fast, monkeypatch, graph_class=_FakeGraph) -> FastSampler:
-    monkeypatch.setattr(fastpath, "_LoopGraph", graph_class)
+    monkeypatch.setattr(fastpath, "LoopGraph", graph_class)
     fast.cuda_graphs = True  # what the constructor sets on CUDA
     return fast
 

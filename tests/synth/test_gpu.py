@@ -5,10 +5,19 @@ when they were written, so they have not run yet).
   it (fp32, same seed);
 * after the warm-up no shape is captured or compiled again;
 * FP16 fast path against FP32 eager on the same seed: the relative error is
-  printed (``-s``) and must stay small.
+  printed (``-s``) and must stay small;
+* with two GPUs, an engine on ``cuda:1`` compiles, captures and replays there
+  and matches the same engine on ``cuda:0``.
+
+With ``ISHOWTTS_GPU_FIGURES=F.json`` (tests/gpu/run) the figures are also
+written there as JSON.
 """
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +26,17 @@ from ishowtts_live.synth import buckets as bk
 from ishowtts_live.synth.fastpath import FastSampler
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+def _figure(name: str, value) -> None:
+    """Add one figure to the JSON file tests/gpu/run collects."""
+    target = os.environ.get("ISHOWTTS_GPU_FIGURES")
+    if not target:
+        return
+    path = Path(target)
+    figures = json.loads(path.read_text()) if path.is_file() else {}
+    figures[name] = value
+    path.write_text(json.dumps(figures, indent=1, ensure_ascii=False))
+
 
 TEXTS = ["666", "谢谢老板的火箭！", "大家好，欢迎来到直播间！Thanks for the follow."]
 
@@ -88,4 +108,34 @@ def test_fp16_fast_path_against_fp32_eager(tiny_config):
             (ours,) = fp16.generate_mels([(v16, text, fp16.params(v16, seed=3))])
         rel = ((ours.float() - ref).norm() / ref.norm()).item()
         print(f"fp16 fast vs fp32 eager, {text!r}: relative error {rel:.2e}")
+        _figure(f"fp16_fast_vs_fp32_eager_rel_error {text}", rel)
         assert ours.shape == ref.shape and torch.isfinite(ours).all() and rel < 5e-2
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_second_gpu_is_honoured(tiny_config):
+    """engine.device = cuda:1 with compile and graphs: the warm-up captures on
+    cuda:1, nothing lands on cuda:0, and the mels equal the cuda:0 engine's."""
+    from ishowtts_live.config import load_config
+    from ishowtts_live.synth.engine import load_engine
+
+    def mels(device):
+        engine = load_engine(load_config(str(tiny_config), [
+            f"engine.device={device}", "engine.dtype=fp32", "engine.fast_path=on", "engine.compile=default",
+            "engine.cuda_graphs=true", "engine.warmup=true", "engine.max_batch=2"]))
+        engine.warmup()
+        voice = engine.prepared_voice(None)
+        with torch.inference_mode():
+            out = engine.generate_mels([(voice, t, engine.params(voice, seed=5)) for t in TEXTS[:2]])
+        assert engine.fast.graph_captures > 0 and engine.fast.stepdowns["no-graphs"] == 0
+        return out
+
+    torch.cuda.synchronize(0)
+    before = torch.cuda.memory_allocated(0)
+    on_one = mels("cuda:1")
+    assert all(m.device == torch.device("cuda", 1) for m in on_one)
+    assert torch.cuda.memory_allocated(0) == before
+    on_zero = mels("cuda:0")
+    worst = max((a.cpu() - b.cpu()).abs().max().item() for a, b in zip(on_one, on_zero))
+    _figure("cuda1_vs_cuda0_max_abs_diff", worst)
+    assert worst < 1e-3
