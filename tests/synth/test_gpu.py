@@ -139,3 +139,47 @@ def test_second_gpu_is_honoured(tiny_config):
     worst = max((a.cpu() - b.cpu()).abs().max().item() for a, b in zip(on_one, on_zero))
     _figure("cuda1_vs_cuda0_max_abs_diff", worst)
     assert worst < 1e-3
+
+
+def test_vocos_in_fp16_is_measured_before_it_is_offered(tmp_path):
+    """Full-size Vocos (random weights) on a 10 s mel: fp32, as the engine runs
+    it, against the backbone in fp16 (head in fp32). Only figures, written for
+    tests/gpu/run; the one assertion is that fp32 gives finite audio."""
+    import copy
+
+    from vocos import Vocos
+
+    from ishowtts_live.synth import randinit
+
+    folder = randinit.write_vocos(tmp_path / "vocos", seed=0)
+    fp32 = Vocos.from_hparams(str(folder / "config.yaml")).cuda().eval()
+    fp32.load_state_dict(torch.load(folder / "pytorch_model.bin", map_location="cuda"))
+    half = copy.deepcopy(fp32)
+    half.backbone.half()
+    mel = torch.randn(1, 100, 938, device="cuda")
+
+    def median_ms(run) -> float:
+        with torch.inference_mode():
+            for _ in range(3):
+                run()
+            times = []
+            for _ in range(20):
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                run()
+                end.record()
+                torch.cuda.synchronize()
+                times.append(start.elapsed_time(end))
+        return sorted(times)[len(times) // 2]
+
+    with torch.inference_mode():
+        wave = fp32.decode(mel)
+        wave16 = half.head(half.backbone(mel.half()).float())
+    assert torch.isfinite(wave).all()
+    ms32 = median_ms(lambda: fp32.decode(mel))
+    ms16 = median_ms(lambda: half.head(half.backbone(mel.half()).float()))
+    rel = ((wave16 - wave).norm() / wave.norm()).item()
+    print(f"Vocos 10 s: fp32 {ms32:.2f} ms, fp16 backbone {ms16:.2f} ms, relative difference {rel:.2e}")
+    _figure("vocos_10s_fp32_ms", ms32)
+    _figure("vocos_10s_fp16_backbone_ms", ms16)
+    _figure("vocos_fp16_vs_fp32_rel_diff", rel)
