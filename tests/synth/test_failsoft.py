@@ -186,3 +186,31 @@ def test_key_masking_builds_no_dense_mask_and_matches_upstream(monkeypatch):
     assert shapes == [(b, 4, n, n), (b, 1, 1, n)]
     assert (upstream[mask] - ours[mask]).abs().max().item() < 1e-5
     assert not ours[~mask].any()
+
+
+def test_eager_sampler_compile_failure_steps_down(engine, monkeypatch, tmp_path):
+    """Fast path off, compile on (blocks compiled one by one): without a C++
+    compiler the message is still synthesized, uncompiled, the same mel as
+    never compiled, with one warning line; the blocks are plain again."""
+    import torch._inductor.config as inductor
+
+    assert engine.fast is None  # the session's CPU engine
+    voice = engine.prepared_voice(None)
+    params = engine.params(voice, nfe_step=NFE, seed=3)
+    plain = engine.generate_mel(voice, TEXTS[1], params)
+    monkeypatch.setattr(inductor.cpp, "cxx", (None, str(tmp_path / "no-such-c++")))
+    monkeypatch.setattr(inductor, "fx_graph_cache", False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    torch._dynamo.reset()
+    try:
+        engine.compile("default")
+        with capture_logs() as logs:
+            out = engine.generate_mel(voice, TEXTS[1], params)
+    finally:
+        engine._set_compiled([None] * len(engine.dit.transformer_blocks))
+        engine._compile_mode = "off"
+        torch._dynamo.reset()
+    assert (out - plain).abs().max().item() < 1e-4
+    [warning] = _warnings(logs)
+    assert warning["event"] == "torch.compile (default) failed; running the eager sampler uncompiled instead"
+    assert engine.counters()["stepdowns"]["no-compile"] >= 1
