@@ -1,0 +1,96 @@
+"""The README and docs/ as tests: every fenced block is run or checked
+(tests/docs/README.md says how), every relative link and named path
+resolves, and every figure under a ``figures`` directive is in its JSON.
+A failure starts with the file and line that drifted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.docs import checks, console
+from tests.docs.markdown import LINKED_TEXT, Block, blocks, doc_files, figure_regions, references, resolve
+from tests.docs.sandbox import Sandbox
+
+BLOCKS = [block for path in doc_files() for block in blocks(path)]
+SHELLS = ("sh", "bash", "shell")
+
+
+def _commands(block: Block) -> str:
+    return block.text + "".join(d.body for d in block.all("setup"))
+
+
+def _fail(problems: list[str]) -> None:
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def _run_transcript(sandbox: Sandbox, text: str, first_line: int, where: str, *, compare: bool = True) -> None:
+    for step in console.parse(text, first_line):
+        code, output = sandbox.run(step.command)
+        actual = output.splitlines()
+        path = where.split(":")[0]
+        if compare and not console.matches([line for _, line in step.expected], actual):
+            pytest.fail(console.explain(step, actual, where), pytrace=False)
+        if code != step.exit_code:
+            shown = f"[exit {step.exit_code}]" if step.exit_code else "nothing (exit 0)"
+            pytest.fail(f"{path}:{step.line}: `{step.command}` exited {code}; the docs show {shown}"
+                        + (f"\n{output}" if not compare or code else ""), pytrace=False)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda block: block.where)
+def test_block(block: Block, sandbox: Sandbox) -> None:
+    """A docs block shows what the product does: its commands print what it
+    shows, its config keys exist, its synopsis names real options; one that is
+    not run says why."""
+    not_run = block.directive("not-run")
+    if not_run is not None:
+        if not not_run.args:
+            pytest.fail(f"{block.path}:{not_run.line}: not-run needs a reason", pytrace=False)
+        pytest.skip(f"{block.where}: not run: {not_run.args}")
+    shown_file = block.directive("file")
+    if shown_file is not None:
+        # the sandbox fixture wrote it; here: a later command of the same page uses it
+        later = [b for b in BLOCKS if b.path == block.path and b.line > block.line and shown_file.args in _commands(b)]
+        assert later, f"{block.where}: the file {shown_file.args} shown here is used by no later command of the page"
+        return
+    quoted = block.directive("quoted-from")
+    if quoted is not None:
+        _fail(checks.check_quoted(block, quoted.args))
+        return
+    if "ishowtts-live ctl" in _commands(block):
+        sandbox.ensure_daemon(fresh=block.directive("fresh-daemon") is not None)
+    for setup in block.all("setup"):
+        _run_transcript(sandbox, setup.body, setup.line + 1, f"{block.path}:{setup.line}", compare=False)
+    if console.is_transcript(block.text):
+        _run_transcript(sandbox, block.text, block.line + 1, block.where)
+    elif block.language == "toml":
+        _fail(checks.check_toml(block))
+    elif checks.is_synopsis(block.text):
+        _fail(checks.check_synopsis(block))
+    elif block.language in SHELLS:
+        code, output = sandbox.run("set -e\n" + block.text)
+        assert code == 0, f"{block.where}: the commands exited {code}:\n{output}"
+    else:
+        pytest.fail(f"{block.where}: a ```{block.language or '(no language)'} block the docs tests do not know how "
+                    "to check: make it a console transcript, toml, a synopsis or sh, or mark it "
+                    "<!-- docs-test: not-run REASON --> (tests/docs/README.md)", pytrace=False)
+
+
+@pytest.mark.parametrize("path", [*doc_files(), *map(Path, LINKED_TEXT)], ids=str)
+def test_links_resolve(path) -> None:
+    """Every relative link of a docs page (and of the shipped config's
+    comments), with its #anchor, and every repository path their prose names,
+    exists."""
+    _fail([f"{ref.path}:{ref.line}: {why}" for ref in references(path) if (why := resolve(ref))])
+
+
+REGIONS = [region for path in doc_files() for region in figure_regions(path)]
+
+
+@pytest.mark.parametrize("region", REGIONS, ids=lambda region: region.where)
+def test_figures_come_from_their_json(region) -> None:
+    """Each number of a table or paragraph marked with its figures file is a
+    number in that file, rounded as shown."""
+    _fail(checks.check_figures(region))
