@@ -3,8 +3,9 @@
 * ``toml``: a piece of the config file; every key must exist and every value
   have the right type (the loader's own validation, not the checks that need
   files).
-* a block of ``ishowtts-live …`` lines without ``$`` (a synopsis): every
-  command, action and ``--option`` it names must be one the parser knows.
+* every ``ishowtts-live …`` line of any block (a synopsis, a shell line, a
+  transcript): every command, action and ``--option`` it names must be one
+  the parser knows.
 * ``quoted-from FILE``: output quoted from a test; every line must stand in
   that test, so the test holds it.
 * ``figures FILE.json …``: every number in the table or paragraph below must
@@ -41,6 +42,9 @@ def check_toml(block: Block) -> list[str]:
 # --------------------------------------------------------------------------- synopses
 
 SYNOPSIS_LINE = re.compile(r"^\s*ishowtts-live\s+(?P<rest>.*)$")
+# `ishowtts-live SUB …` anywhere in a line: after `sudo`, an environment variable, `$ `
+COMMAND = re.compile(r"(?:^|&&|;|\||\$ )\s*(?:sudo(?:\s+-u\s+\S+)?\s+)?(?:\w+=\S*\s+)*(?:\S*/)?"
+                     r"ishowtts-live\s+(?P<rest>[^#]*)")
 OPTION = re.compile(r"(?<![\w-])(--?[a-zA-Z][\w-]*)")
 
 
@@ -63,38 +67,54 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
     return found
 
 
-def check_synopsis(block: Block) -> list[str]:
-    """Each ``ishowtts-live COMMAND …`` line (with the indented lines that
-    continue it) against the real parser."""
+def check_command_lines(block: Block) -> list[str]:
+    """Every ``ishowtts-live COMMAND …`` a block names (a synopsis, a shell
+    line, a transcript's command; with the indented lines that continue it):
+    the command, its actions (``ctl status | queue``, ``config check|show``)
+    and each ``--option`` must be ones the real parser has."""
     from ishowtts_live.cli import build_parser
 
-    commands = _subparsers(build_parser())
+    top = build_parser()
+    commands = _subparsers(top)
     problems = []
+    transcript = any(line.startswith("$ ") for line in block.text.splitlines())
     current: argparse.ArgumentParser | None = None
+    previous = ""
     for number, line in enumerate(block.text.splitlines(), block.line + 1):
-        found = SYNOPSIS_LINE.match(line)
+        continues = previous.endswith("\\") or (not transcript and line[:1].isspace())
+        previous = line
+        found = None if transcript and not line.startswith("$ ") else COMMAND.search(line)
         if found:
-            words = found.group("rest").split()
+            rest = found.group("rest")
+            words = rest.split()
             name = words[0] if words else ""
-            if name not in commands:
+            if name.startswith("-"):
+                current = top
+            elif name not in commands:
                 problems.append(f"{block.path}:{number}: `ishowtts-live {name}`: no such command "
                                 f"(the parser has {', '.join(sorted(commands))})")
                 current = None
                 continue
-            current = commands[name]
-            actions = _subparsers(current)
-            if actions and len(words) > 1:
-                # `ctl status | queue [--json]`, `config check|show`: lower-case words are actions
-                named = [w for w in re.split(r"[|\s]+", " ".join(words[1:]).split("  ")[0])
-                         if re.fullmatch(r"[a-z][a-z-]*", w)]
-                problems.extend(f"{block.path}:{number}: `ishowtts-live {name} {w}`: no such action"
-                                for w in named if w not in actions)
-        elif current is None or not line.startswith(" "):
+            else:
+                current = commands[name]
+                actions = _subparsers(current)
+                if actions and len(words) > 1:
+                    # the first word of each alternative (`status | queue`, `check|show`) before the
+                    # description (two spaces) is an action; upper case is a placeholder
+                    usage = re.split(r"\s{2,}", rest.strip())[0].split(None, 1)[1]
+                    named = [alt.split()[0] for alt in usage.split("|") if alt.split()]
+                    named = [w for w in named if re.fullmatch(r"[a-z][a-z-]*", w)]
+                    problems.extend(f"{block.path}:{number}: `ishowtts-live {name} {w}`: no such action"
+                                    for w in named if w not in actions)
+            checked = rest
+        elif current is not None and continues:
+            checked = line.partition(" #")[0]
+        else:
+            current = None
             continue
-        known = _options(current) if current is not None else set()
-        problems.extend(f"{block.path}:{number}: `{option}` is not an option of `ishowtts-live "
-                        f"{current.prog.split()[-1] if current else '?'}`"
-                        for option in OPTION.findall(line) if current is not None and option not in known)
+        known = _options(current)
+        problems.extend(f"{block.path}:{number}: `{option}` is not an option of `{current.prog}`"
+                        for option in OPTION.findall(checked) if option not in known)
     return problems
 
 

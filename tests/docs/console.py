@@ -118,6 +118,6 @@ def explain(step: Step, actual: list[str], where: str) -> str:
             first = step.expected[i1][0] if i1 < len(step.expected) else (
                 step.expected[-1][0] + 1 if step.expected else step.line + 1)
             break
-    diff = "\n".join(difflib.unified_diff(expected, actual, "docs", "output", lineterm="", n=2))
+    diff = "\n".join(difflib.unified_diff(shown, got, "docs", "output", lineterm="", n=2))
     return (f"{where.split(':')[0]}:{first}: `{step.command}` printed something else than the docs show "
             f"(compared after normalisation, see tests/docs/README.md)\n{diff}")

@@ -25,7 +25,7 @@ LINKED_TEXT = ("config/ishowtts.toml",)
 
 DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(?P<verb>[\w-]+)[ \t]*(?P<args>[^\n]*?)\s*(?:\n(?P<body>.*?))?\s*-->",
                        re.DOTALL)
-VERBS = ("not-run", "file", "setup", "fresh-daemon", "figures", "quoted-from")
+VERBS = ("not-run", "run", "file", "setup", "fresh-daemon", "figures", "quoted-from")
 
 
 class DocsError(Exception):

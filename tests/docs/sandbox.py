@@ -48,7 +48,8 @@ class Sandbox:
         assert count == 1, "config/ishowtts.toml: [control] port = 8765 not found (the docs sandbox changes it)"
         (self.root / "config").mkdir()
         (self.root / "config" / "ishowtts.toml").write_text(config, encoding="utf-8")
-        (self.root / "empty.jsonl").write_text("", encoding="utf-8")
+        # the daemon's chat log; -o paths are read relative to the config file
+        (self.root / "config" / "empty.jsonl").write_text("", encoding="utf-8")
         self.daemon: subprocess.Popen | None = None
         self.daemon_log = self.root / "daemon.log"
 
