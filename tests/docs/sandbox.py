@@ -51,6 +51,7 @@ class Sandbox:
         # the daemon's chat log; -o paths are read relative to the config file
         (self.root / "config" / "empty.jsonl").write_text("", encoding="utf-8")
         self.daemon: subprocess.Popen | None = None
+        self.extra: tuple[str, ...] = ()
         self.daemon_log = self.root / "daemon.log"
 
     @property
@@ -81,19 +82,24 @@ class Sandbox:
 
     # ------------------------------------------------------------------ the daemon
 
-    def ensure_daemon(self, fresh: bool = False) -> None:
+    def ensure_daemon(self, fresh: bool = False, extra: tuple[str, ...] = ()) -> None:
         """The daemon for ``ctl``: the product's command line (``run``) on the
-        FakeSynthesizer, with the sandbox's config; replaying an empty chat log,
-        so nothing changes unless a block changes it."""
-        if fresh:
-            self.stop_daemon()
-            shutil.rmtree(self.state_dir, ignore_errors=True)
-        if self.daemon is not None and self.daemon.poll() is None:
+        FakeSynthesizer, with the sandbox's config and the ``extra`` arguments
+        (``-o key=value``); replaying an empty chat log, so nothing changes
+        unless a block changes it. ``fresh``: a new process on an empty state
+        directory (no mutes, no counts)."""
+        running = self.daemon is not None and self.daemon.poll() is None
+        if running and not fresh and extra == self.extra:
             return
+        self.stop_daemon()
+        if fresh or extra != self.extra:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        self.extra = extra
         log = self.daemon_log.open("ab")
         self.daemon = subprocess.Popen(
             [sys.executable, "-m", "tests.kit.fakedaemon", "run", "-o", "sources.replay.path=empty.jsonl",
-             "-o", "daemon.exit_when_replay_ends=false", "-o", "audio.output=null", "-o", "daemon.shutdown_grace_s=0"],
+             "-o", "daemon.exit_when_replay_ends=false", "-o", "audio.output=null", "-o", "daemon.shutdown_grace_s=0",
+             *extra],
             cwd=self.root, env=self.env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self._until_ready(60.0)

@@ -5,6 +5,7 @@ A failure starts with the file and line that drifted."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,8 @@ def test_block(block: Block, sandbox: Sandbox) -> None:
         _fail(checks.check_quoted(block, quoted.args))
         return
     if "ishowtts-live ctl" in _commands(block):
-        sandbox.ensure_daemon(fresh=block.directive("fresh-daemon") is not None)
+        fresh = block.directive("fresh-daemon")
+        sandbox.ensure_daemon(fresh=fresh is not None, extra=tuple(shlex.split(fresh.args)) if fresh else ())
     for setup in block.all("setup"):
         _run_transcript(sandbox, setup.body, setup.line + 1, f"{block.path}:{setup.line}", compare=False)
     if console.is_transcript(block.text):
