@@ -10,7 +10,10 @@
   that test, so the test holds it.
 * ``figures FILE.json …``: every number in the table or paragraph below must
   be a number in one of the JSON files, rounded as shown (or that number in
-  thousandths or thousands: ms shown as s), unless listed after ``except``.
+  thousandths or thousands: ms shown as s), or one derived from them: the
+  difference of two numbers of one file (``+52.8 MiB`` = peak − idle) or the
+  sum of one object's or list's numbers (a total of drops), unless listed
+  after ``except``.
 """
 
 from __future__ import annotations
@@ -151,6 +154,18 @@ def _leaves(data: Any) -> Iterator[float]:
         yield from (float(m) for m in re.findall(r"\d+(?:\.\d+)?", data))
 
 
+def _sums(data: Any) -> Iterator[float]:
+    """The total of each object's or list's own numbers, at every depth."""
+    if isinstance(data, dict):
+        data = list(data.values())
+    if isinstance(data, list):
+        numbers = [v for v in data if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if len(numbers) > 1:
+            yield float(sum(numbers))
+        for value in data:
+            yield from _sums(value)
+
+
 def _shown(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
@@ -165,7 +180,11 @@ def check_figures(region: Region) -> list[str]:
         path = ROOT / name
         if not path.is_file():
             return [f"{region.path}:{region.directive.line}: figures file not found: {name}"]
-        values.extend(_leaves(json.loads(path.read_text(encoding="utf-8"))))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        own = list(_leaves(data))
+        values.extend(own)
+        values.extend(a - b for a in own for b in own if a > b)
+        values.extend(_sums(data))
     scaled = [v * k for v in values for k in (1.0, 1000.0, 0.001)] + [abs(v) for v in values]
     problems = []
     for number, line in region.lines:

@@ -85,12 +85,13 @@ def test_toml_blocks_are_checked_by_the_loader() -> None:
 
 def test_figures_must_be_in_their_json(tmp_path) -> None:
     """A number shown under `figures` must be a number of the JSON, as
-    rounded (ms shown as s counts); one that is not is named with its line;
+    rounded (ms shown as s counts) or derived (a difference, a total); one
+    that is not is named with its line;
     `except` exempts a number that is not a measurement."""
     data = tmp_path / "bench.json"
     data.write_text(json.dumps({"p50_ms": 0.4512, "wall_ms": 1157, "runs": 10}))
     directive = Directive("figures", f"{data} except 2026", "", 3)
-    lines = [(5, "| 0.45 ms | 1.157 s | 10 runs | on 2026 |"), (6, "| 0.46 ms |")]
+    lines = [(5, "| 0.45 ms | 1.157 s | 10 runs | on 2026 |"), (6, "| 0.46 ms |"), (7, "+1147 (wall − runs)")]
     problems = checks.check_figures(Region(Path("docs/x.md"), 4, lines, directive))
     assert problems == [f"docs/x.md:6: 0.46 is not in {data} (rounded to 2 decimals); list it after `except` "
                         "if it is not a measurement"]
