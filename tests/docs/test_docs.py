@@ -11,10 +11,26 @@ from pathlib import Path
 import pytest
 
 from tests.docs import checks, console
-from tests.docs.markdown import LINKED_TEXT, Block, blocks, doc_files, figure_regions, references, resolve
+from tests.docs.markdown import (
+    LINKED_TEXT, Block, DocsError, blocks, doc_files, figure_regions, references, resolve,
+)
 from tests.docs.sandbox import Sandbox
 
-BLOCKS = [block for path in doc_files() for block in blocks(path)]
+
+def _collect(read) -> tuple[list, list[str]]:
+    """What ``read`` finds in every page, and the pages whose directives do
+    not parse (reported by one test, so the other pages are still tested)."""
+    found, errors = [], []
+    for path in doc_files():
+        try:
+            found.extend(read(path))
+        except DocsError as exc:
+            errors.append(str(exc))
+    return found, errors
+
+
+BLOCKS, BLOCK_ERRORS = _collect(blocks)
+REGIONS, REGION_ERRORS = _collect(figure_regions)
 SHELLS = ("sh", "bash", "shell")
 
 
@@ -44,11 +60,27 @@ def _run_transcript(sandbox: Sandbox, text: str, first_line: int, where: str, *,
                         + (f"\n{output}" if not compare or code else ""), pytrace=False)
 
 
+def test_directives_parse() -> None:
+    """Every docs-test directive of every page is one the harness knows and
+    stands where it belongs (above a fenced block; figures above a table or
+    paragraph)."""
+    _fail(BLOCK_ERRORS + REGION_ERRORS)
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda block: block.where)
 def test_block(block: Block, sandbox: Sandbox) -> None:
     """A docs block shows what the product does: its commands print what it
     shows, its config keys exist, its synopsis names real options; one that is
     not run says why."""
+    try:
+        _check_block(block, sandbox)
+    except (AssertionError, ValueError) as exc:
+        # the sandbox's own failures (a daemon that will not start, a command that hangs) and a
+        # transcript that does not parse, named after the block
+        pytest.fail(f"{block.where}: {exc}", pytrace=False)
+
+
+def _check_block(block: Block, sandbox: Sandbox) -> None:
     _fail(checks.check_command_lines(block))  # run or not, the options it names exist
     not_run = block.directive("not-run")
     if not_run is not None:
@@ -59,7 +91,9 @@ def test_block(block: Block, sandbox: Sandbox) -> None:
     if shown_file is not None:
         # the sandbox fixture wrote it; here: a later command of the same page uses it
         later = [b for b in BLOCKS if b.path == block.path and b.line > block.line and shown_file.args in _commands(b)]
-        assert later, f"{block.where}: the file {shown_file.args} shown here is used by no later command of the page"
+        if not later:
+            pytest.fail(f"{block.where}: the file {shown_file.args} shown here is used by no later command of the page",
+                        pytrace=False)
         return
     quoted = block.directive("quoted-from")
     if quoted is not None:
@@ -95,9 +129,6 @@ def test_links_resolve(path) -> None:
     comments), with its #anchor, and every repository path their prose names,
     exists."""
     _fail([f"{ref.path}:{ref.line}: {why}" for ref in references(path) if (why := resolve(ref))])
-
-
-REGIONS = [region for path in doc_files() for region in figure_regions(path)]
 
 
 @pytest.mark.parametrize("region", REGIONS, ids=lambda region: region.where)
