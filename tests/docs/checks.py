@@ -23,12 +23,8 @@ import json
 import re
 from typing import Any, Iterator
 
+from ishowtts_live.compat import tomllib
 from tests.docs.markdown import ROOT, Block, Region
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 
 def check_toml(block: Block) -> list[str]:
