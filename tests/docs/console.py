@@ -119,5 +119,7 @@ def explain(step: Step, actual: list[str], where: str) -> str:
                 step.expected[-1][0] + 1 if step.expected else step.line + 1)
             break
     diff = "\n".join(difflib.unified_diff(shown, got, "docs", "output", lineterm="", n=2))
+    # the raw output too, to paste into the docs (the diff's lines are normalised)
+    printed = "\n".join(f"  {line}" for line in actual[:60]) + ("\n  …" if len(actual) > 60 else "")
     return (f"{where.split(':')[0]}:{first}: `{step.command}` printed something else than the docs show "
-            f"(compared after normalisation, see tests/docs/README.md)\n{diff}")
+            f"(compared after normalisation, see tests/docs/README.md)\n{diff}\nwhat it printed:\n{printed}")

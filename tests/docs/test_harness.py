@@ -51,13 +51,16 @@ def test_ellipsis_matches_text_and_lines() -> None:
 
 def test_a_drifted_output_names_the_line_that_differs() -> None:
     """The failure starts with the file and the line of the first output line
-    that differs, and shows the docs against the output."""
+    that differs, shows the docs against the output, then the output as
+    printed (to paste into the docs)."""
     step = console.parse(TRANSCRIPT, 41)[0]
     actual = ["ishowtts-live 0.1.0 · up 3s · ready", "speaking  x", "queue     2 messages waiting"]
     assert not console.matches([text for _, text in step.expected], actual)
     message = console.explain(step, actual, "docs/control.md:40")
     assert message.startswith("docs/control.md:43: `ishowtts-live ctl status` printed something else")
     assert "-queue 3 messages waiting" in message and "+queue 2 messages waiting" in message
+    assert message.endswith("what it printed:\n  ishowtts-live 0.1.0 · up 3s · ready\n  speaking  x\n"
+                            "  queue     2 messages waiting")
 
 
 def test_unknown_options_commands_and_actions_are_named(tmp_path) -> None:
