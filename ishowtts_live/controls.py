@@ -31,7 +31,7 @@ from ishowtts_live.metrics import Metrics
 from ishowtts_live.pipeline import (
     Backlog, Change, Drops, EventClock, Ingest, Moderator, Playback, RuntimeOverrides, new_utterance_id,
 )
-from ishowtts_live.queueing.queue import SpeechQueue
+from ishowtts_live.queueing.queue import CLASS_NAMES, SpeechQueue, priority_class
 from ishowtts_live.synth.protocol import Synthesizer, SynthRequest, synthesize
 
 SOURCE_STATS = ("connects", "reconnects", "received", "duplicates", "parse_errors", "last_error", "last_minute")
@@ -62,9 +62,10 @@ class Controls:
         from ishowtts_live import __version__
 
         current = self.playback.current
+        speaking = item_of(current, priority=CLASS_NAMES[priority_class(current)]) if current is not None else None
         return Status(
             version=__version__, uptime_s=round(time.time() - self.started_at, 1), ready=self.ready.is_set(),
-            paused=self.queue.paused, speaking=item_of(current) if current is not None else None,
+            paused=self.queue.paused, speaking=speaking,
             queue_depth=len(self.queue), spoken=self.playback.spoken,
             skipped=self.playback.outcomes["skipped"], failed=self.playback.outcomes["failed"],
             received=self.ingest.received, voice=self.overrides.voice or self.config.voices.default,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 PROG = "ishowtts-live"
+DEFAULT_TIMEOUT_S = 10.0
 
 # action → (help, argument name or None)
 SIMPLE = {
@@ -40,11 +41,20 @@ def add_parser(subparsers: Any, config_parent: argparse.ArgumentParser) -> argpa
                                       "(default: from the config's [control] section)")
     common.add_argument("--token-file", metavar="FILE", help="the control token (default: control.token_file, "
                                                              "else control.token in the state directory)")
-    common.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for an answer")
+    common.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help="seconds to wait for an answer")
     parents = [config_parent, common]
 
     ctl = subparsers.add_parser("ctl", help="moderate a running daemon: status, queue, skip, mute, …",
                                 description="Moderate a running daemon through its control API.")
+    # The same options before the action (`ctl -c FILE status`) as after it;
+    # stored apart, because an action's own defaults would overwrite them.
+    for option in (*config_parent._actions, *common._actions):
+        kwargs = {"dest": f"early_{option.dest}", "default": argparse.SUPPRESS, "metavar": option.metavar,
+                  "help": argparse.SUPPRESS}
+        if option.type is not None:
+            kwargs["type"] = option.type
+        ctl.add_argument(*option.option_strings, action="append" if option.dest == "overrides" else "store",
+                         **kwargs)
     actions = ctl.add_subparsers(dest="action", metavar="ACTION", required=True)
     status = actions.add_parser("status", parents=parents, help="what the daemon is doing")
     status.add_argument("--json", action="store_true", help="the raw JSON answer")
@@ -69,6 +79,16 @@ def add_parser(subparsers: Any, config_parent: argparse.ArgumentParser) -> argpa
     return ctl
 
 
+def _early_options(args: argparse.Namespace) -> None:
+    """Options given before the action count as if given after it; after it wins."""
+    args.overrides = [*getattr(args, "early_overrides", []), *args.overrides]
+    for name in ("config", "url", "token_file"):
+        if getattr(args, name) is None and hasattr(args, f"early_{name}"):
+            setattr(args, name, getattr(args, f"early_{name}"))
+    if hasattr(args, "early_timeout") and args.timeout == DEFAULT_TIMEOUT_S:
+        args.timeout = args.early_timeout
+
+
 def cmd_ctl(args: argparse.Namespace) -> int:
     from ishowtts_live.config.loading import load_config
     from ishowtts_live.errors import UsageError
@@ -77,6 +97,7 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         raise UsageError("nfe: N must be between 1 and 64")
     if args.action == "events" and not 0 <= args.history <= 100:
         raise UsageError("--history must be between 0 and 100")
+    _early_options(args)
     loaded = load_config(args.config, args.overrides)
     url = args.url or default_url(loaded.config.control)
     if not url.startswith(("http://", "https://", "unix:")):
@@ -147,7 +168,7 @@ async def run_action(client: Any, args: argparse.Namespace) -> int:
         print({"skip": "skipped" if result.changed else "nothing is being spoken",
                "pause": "paused: queued messages wait until `ctl resume`",
                "resume": "resumed",
-               "clear": f"cleared {_n(result.count or 0, 'queued message')}"}[action])
+               "clear": f"cleared {plural(result.count or 0, 'queued message')}"}[action])
     elif action in TARGETED:
         target = args.target
         body = p.UserBody(user=target) if action in ("mute", "unmute") else p.WordBody(word=target)
@@ -157,7 +178,7 @@ async def run_action(client: Any, args: argparse.Namespace) -> int:
                  "unblock": "was not blocked"}[action]
         line = f"{done} {target!r}" if result.changed else f"{target!r} {state}"
         if action == "mute" and (result.changed or result.count):
-            line += f"; {_n(result.count or 0, 'queued message')} removed"
+            line += f"; {plural(result.count or 0, 'queued message')} removed"
         print(line)
     elif action == "say":
         result = await client.command("/api/say", p.SayBody(text=args.text, voice=args.voice))
@@ -198,7 +219,7 @@ def _json(obj: Any) -> str:
     return msgspec.json.format(msgspec.json.encode(obj), indent=2).decode()
 
 
-def _n(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
@@ -241,7 +262,7 @@ def format_status(s: Any) -> str:
     if s.speaking:
         lines.append(f"speaking  {_who(s.speaking)}: {' '.join(s.speaking.text.split())} "
                      f"({s.speaking.kind}, voice {s.speaking.voice or s.voice})")
-    lines.append(f"queue     {_n(s.queue_depth, 'message')} waiting{' (paused)' if s.paused else ''}")
+    lines.append(f"queue     {plural(s.queue_depth, 'message')} waiting{' (paused)' if s.paused else ''}")
     lines.append(f"voice     {s.voice} · nfe_step {s.nfe_step}" + (" · backlog: degraded" if s.backlog_degraded else ""))
     drops = ", ".join(f"{k} {v}" for k, v in sorted(s.drops.items(), key=lambda kv: -kv[1]) if v) or "none"
     lines.append(f"messages  {s.spoken} spoken of {s.received} received · dropped: {drops}")
@@ -276,7 +297,7 @@ def format_queue(q: Any) -> str:
         kind = item.kind + (f" {item.amount:g}" if item.amount else "")
         rows.append(f"{n:>3} {fit(_who(item), user_w)} {fit(kind, 10)} {_duration(item.age_s):>6}  "
                     f"{fit(item.text, text_w).rstrip()}")
-    footer = f"{_n(len(q.items), 'message')} waiting" + (" (paused)" if q.paused else "")
+    footer = f"{plural(len(q.items), 'message')} waiting" + (" (paused)" if q.paused else "")
     return "\n".join([*rows, footer])
 
 

@@ -94,7 +94,7 @@ class Item(msgspec.Struct, kw_only=True):
     kind: str = "chat"
     amount: float = 0.0
     msg_id: str = ""
-    priority: int = 0
+    priority: str = ""  # the queue's class, which decides what is read first: "paid", "announcement", "chat"
     age_s: float = 0.0  # seconds since the message was received
 
 
@@ -191,13 +191,14 @@ class OverlayState(msgspec.Struct, kw_only=True):
 # ---------------------------------------------------------------------- utterances as shown
 
 
-def item_of(entry: Any, now_wall: float | None = None) -> Item:
-    """An utterance (or a queue entry holding one) as the API shows it."""
+def item_of(entry: Any, now_wall: float | None = None, priority: str = "") -> Item:
+    """An utterance (or a queue entry holding one) as the API shows it;
+    ``priority``: its class, where ``entry`` is not a queue entry that has it."""
     utt: Utterance = getattr(entry, "utterance", entry)
     data = utterance_fields(utt)
     event = utt.event
     now_wall = time.time() if now_wall is None else now_wall
-    data["priority"] = utt.priority
+    data["priority"] = priority or (entry.priority if entry is not utt else "")
     data["age_s"] = round(max(0.0, now_wall - event.received_wall), 1) if event and event.received_wall else 0.0
     data["speak"] = utt.text
     if event is not None:  # the words the viewer wrote; ``speak`` is the text for speech

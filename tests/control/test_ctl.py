@@ -149,6 +149,19 @@ def test_ctl_without_a_daemon_says_it_is_not_running(tmp_path):
                                 f"http://127.0.0.1:{port}); start it with `ishowtts-live run` or check control.port / --url")
 
 
+def test_ctl_takes_its_options_before_the_action_too(tmp_path):
+    """`ctl -c FILE -o key=value status` reads the config and overrides given
+    before the action; where both places set something, after the action wins."""
+    config = str(kit.ROOT / "config" / "ishowtts.toml")
+    before, after = free_port(), free_port()
+    r = kit.run_cli("ctl", "-c", config, "-o", f"control.port={before}", "-o", f"state.dir={tmp_path}",
+                    "--timeout", "5", "status")
+    assert r.returncode == 1 and f"nothing listens on http://127.0.0.1:{before})" in r.stderr, r.stderr
+    r = kit.run_cli("ctl", "-c", config, "-o", f"control.port={before}", "status", "-o", f"control.port={after}",
+                    "-o", f"state.dir={tmp_path}")
+    assert r.returncode == 1 and f"nothing listens on http://127.0.0.1:{after})" in r.stderr, r.stderr
+
+
 def test_ctl_never_imports_torch(tmp_path):
     """ctl stays light: neither torch nor f5-tts is imported."""
     code = (
