@@ -130,6 +130,19 @@ class Browser:
                 raise TimeoutError(f"page never satisfied: {expression}{problem}")
             await asyncio.sleep(0.1)
 
+    async def font_symbols(self) -> list[str]:
+        """Characters on the page (its text and CSS-generated content) that need an
+        emoji or symbol font, which OBS's browser and most Jetsons lack: they render
+        as missing-glyph boxes, so icons must be SVG."""
+        return await self.evaluate(r"""(() => {
+            const symbol = /[\u{1F000}-\u{1FAFF}\u{2600}-\u{27BF}\u{2B00}-\u{2BFF}\u{23E9}-\u{23FA}\uFE0F]/gu;
+            let text = document.body.innerText;
+            for (const el of document.querySelectorAll('*')) {
+                for (const pseudo of ['::before', '::after']) text += getComputedStyle(el, pseudo).content;
+            }
+            return [...new Set(text.match(symbol) || [])];
+        })()""")
+
     async def screenshot(self, transparent: bool = True) -> bytes:
         if transparent:
             await self.send("Emulation.setDefaultBackgroundColorOverride", color={"r": 0, "g": 0, "b": 0, "a": 0})

@@ -60,6 +60,9 @@ async def test_overlay_shows_the_message_being_spoken_and_the_next(chat_daemon, 
     await browser.wait_for(f"{CAPTION}.dataset.visible === 'true'")
     d.controls.pause()  # nothing more leaves the queue; the one being spoken finishes
     await browser.wait_for("!document.getElementById('paused').hidden")
+    # the badge's icon is drawn (inline SVG), not a glyph a symbol font would have to supply
+    assert await browser.evaluate("document.querySelector('#paused svg').getBoundingClientRect().width") > 10
+    assert await browser.font_symbols() == []
     spoken = [e for e in d.bus.recent if e["type"] == "speaking"][-1]
     assert spoken["user_name"] in {c["user_name"] for c in CHAT}
     said = next(c["text"] for c in CHAT if c["user_name"] == spoken["user_name"])

@@ -142,6 +142,9 @@ async def test_panel_shows_queue_now_speaking_moderation_and_health(panel_daemon
     assert await browser.evaluate("document.querySelectorAll('#recent tr').length") == 1
     assert await browser.evaluate("document.querySelector('#recent td').textContent") == "Anna"
 
+    assert await browser.font_symbols() == []  # every icon is inline SVG
+    assert await browser.evaluate("document.querySelector('#skip svg').getBoundingClientRect().width") == 16
+
     # 1280 px: two columns, the queue beside the moderation card
     boxes = await browser.evaluate("['queue', 'moderation', 'health'].map(id => "
                                    "(r => [r.left, r.right])(document.getElementById(id).getBoundingClientRect()))")
