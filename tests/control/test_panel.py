@@ -15,7 +15,7 @@ from PIL import Image
 
 from tests.control.cdp import Browser, chromium
 from tests.kit import next_event, until, wait
-from tests.kit.daemon import start_daemon, stop_daemon
+from tests.kit.daemon import fake_for, start_daemon, stop_daemon
 from tests.sources.twitch.fake_server import FakeTwitchServer
 from tests.sources.twitch.lines import privmsg, usernotice
 
@@ -45,7 +45,9 @@ async def _daemon(tiny_config, tmp_path, twitch, *extra: str):
 
     loaded = load_config(str(tiny_config))
     source = build(loaded.config.sources.twitch, url=twitch.url, channel=ROOM)
+    # synthesis at a fifth of real time after 0.15 s, so the health card has real figures to show
     running = await start_daemon(tiny_config, tmp_path, sources=[source],
+                                 synth=lambda loaded: fake_for(loaded, rtf=0.2, latency_s=0.15),
                                  extra=["backlog.enabled=false", "filters.user_rate_per_min=0", *extra])
     await wait(twitch.wait_joined(1, 30), 40)
     return running
@@ -141,6 +143,13 @@ async def test_panel_shows_queue_now_speaking_moderation_and_health(panel_daemon
     assert await browser.evaluate("document.querySelector('[data-count=waiting] dd').textContent") == "5"
     assert await browser.evaluate("document.querySelectorAll('#recent tr').length") == 1
     assert await browser.evaluate("document.querySelector('#recent td').textContent") == "Anna"
+    timing = d.controls.status().recent[0]
+    assert timing.rtf > 0 and timing.first_audio_s > 0 and timing.latency_s >= timing.first_audio_s
+    cells = await browser.evaluate("[...document.querySelectorAll('#recent td')].map(td => td.textContent)")
+    # the page rounds as JavaScript's toFixed does (half away from zero): compare within half a last digit
+    shown = [float(cell.rstrip("s")) for cell in cells[1:]]
+    wanted = [timing.audio_s, timing.rtf, timing.first_audio_s, timing.latency_s]
+    assert cells[0] == "Anna" and all(abs(a - b) <= 0.0501 for a, b in zip(shown, wanted)), (cells, timing)
 
     assert await browser.font_symbols() == []  # every icon is inline SVG
     assert await browser.evaluate("document.querySelector('#skip svg').getBoundingClientRect().width") == 16
