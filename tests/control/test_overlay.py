@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ishowtts_live.sources.replay import ReplaySource
-from tests.control.cdp import Browser, chromium
+from tests.control.cdp import chromium
 from tests.kit.daemon import start_daemon, stop_daemon
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
@@ -41,13 +41,6 @@ async def chat_daemon(tiny_config, tmp_path):
     r = await start_daemon(tiny_config, tmp_path, sources=[ReplaySource(log, speed=0)])
     yield r
     await stop_daemon(r)
-
-
-@pytest.fixture
-async def browser(tmp_path):
-    b = Browser(tmp_path / "chromium-profile")
-    yield b
-    await b.close()
 
 
 async def test_overlay_shows_the_message_being_spoken_and_the_next(chat_daemon, browser):

@@ -61,13 +61,6 @@ async def panel_daemon(tiny_config, tmp_path, twitch):
     await stop_daemon(running)
 
 
-@pytest.fixture
-async def browser(tmp_path):
-    b = Browser(tmp_path / "chromium-profile")
-    yield b
-    await b.close()
-
-
 def panel_url(running, token: str | None = None) -> str:
     return f"{running.url}/panel#token={running.token if token is None else token}"
 
