@@ -64,6 +64,11 @@ def add_parser(subparsers: Any, config_parent: argparse.ArgumentParser) -> argpa
         actions.add_parser(name, parents=parents, help=help_)
     for name, (metavar, help_) in TARGETED.items():
         actions.add_parser(name, parents=parents, help=help_).add_argument("target", metavar=metavar)
+    remove = actions.add_parser("remove", parents=parents, help="take one message out of the queue (its ID from "
+                                                               "`ctl queue`); cut it if it is being spoken")
+    remove.add_argument("msg_id", metavar="ID")
+    actions.add_parser("panel", parents=parents, help="print the control panel's URL (with the token) to open in a "
+                                                      "browser or an OBS custom browser dock")
     say = actions.add_parser("say", parents=parents, help="announce TEXT (queued above chat, below paid messages)")
     say.add_argument("text")
     say.add_argument("--voice", "-v", default="", help="voice id (default: the current voice)")
@@ -97,11 +102,16 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         raise UsageError("nfe: N must be between 1 and 64")
     if args.action == "events" and not 0 <= args.history <= 100:
         raise UsageError("--history must be between 0 and 100")
+    if args.action == "remove" and not args.msg_id.strip():
+        raise UsageError("remove: ID must not be blank (see `ctl queue` for the ids)")
     _early_options(args)
     loaded = load_config(args.config, args.overrides)
     url = args.url or default_url(loaded.config.control)
     if not url.startswith(("http://", "https://", "unix:")):
         raise UsageError(f"--url must start with http://, https:// or unix:, got {url!r}")
+    if args.action == "panel" and url.startswith("unix:"):
+        raise UsageError("panel: a browser cannot reach a Unix socket; the panel needs the control server on TCP "
+                         "(unset control.unix_socket, or pass --url http://HOST:PORT)")
     try:
         return asyncio.run(_ctl(args, loaded, url))
     except KeyboardInterrupt:
@@ -180,6 +190,11 @@ async def run_action(client: Any, args: argparse.Namespace) -> int:
         if action == "mute" and (result.changed or result.count):
             line += f"; {plural(result.count or 0, 'queued message')} removed"
         print(line)
+    elif action == "remove":
+        result = await client.remove(args.msg_id)
+        print(f"cut {args.msg_id!r}: it was being spoken" if result.cut else f"removed {args.msg_id!r} from the queue")
+    elif action == "panel":
+        return await print_panel_url(client)
     elif action == "say":
         result = await client.command("/api/say", p.SayBody(text=args.text, voice=args.voice))
         if not result.ok:
@@ -194,6 +209,23 @@ async def run_action(client: Any, args: argparse.Namespace) -> int:
     elif action == "nfe":
         result = await client.command("/api/nfe", p.NfeBody(nfe_step=args.nfe_step))
         print(f"nfe_step: {result.nfe_step}")
+    return 0
+
+
+async def print_panel_url(client: Any) -> int:
+    """The panel's URL with the token in the fragment: a browser never sends a
+    fragment to a server, so the token stays out of logs and Referer headers."""
+    from urllib.parse import quote
+
+    from ishowtts_live.control.client import ControlError
+
+    try:
+        await client.status()  # a refused token makes a useless URL: say so instead
+    except ControlError as exc:
+        if "not running" not in str(exc):
+            raise
+        print(f"{PROG}: the daemon is not running now; the panel connects once it is", file=sys.stderr)
+    print(f"{client.url.rstrip('/')}/panel#token={quote(client.token, safe='')}")
     return 0
 
 
@@ -291,12 +323,13 @@ def format_queue(q: Any) -> str:
         return "the queue is empty" + (" (paused)" if q.paused else "")
     cols = max(60, shutil.get_terminal_size((100, 24)).columns)
     user_w = min(16, max(4, *(width(_who(i)) for i in q.items)))
-    text_w = cols - (4 + user_w + 11 + 7 + 4)
-    rows = [f"{'#':>3} {fit('USER', user_w)} {fit('KIND', 10)} {'WAIT':>6}  TEXT"]
+    id_w = min(24, max(2, *(width(i.id) for i in q.items)))
+    text_w = max(10, cols - (4 + id_w + 1 + user_w + 11 + 7 + 4))
+    rows = [f"{'#':>3} {fit('ID', id_w)} {fit('USER', user_w)} {fit('KIND', 10)} {'WAIT':>6}  TEXT"]
     for n, item in enumerate(q.items, 1):
         kind = item.kind + (f" {item.amount:g}" if item.amount else "")
-        rows.append(f"{n:>3} {fit(_who(item), user_w)} {fit(kind, 10)} {_duration(item.age_s):>6}  "
-                    f"{fit(item.text, text_w).rstrip()}")
+        rows.append(f"{n:>3} {fit(item.id, id_w)} {fit(_who(item), user_w)} {fit(kind, 10)} "
+                    f"{_duration(item.age_s):>6}  {fit(item.text, text_w).rstrip()}")
     footer = f"{plural(len(q.items), 'message')} waiting" + (" (paused)" if q.paused else "")
     return "\n".join([*rows, footer])
 
@@ -309,7 +342,10 @@ def format_event(e: dict[str, Any]) -> str:
     if kind in ("queued", "speaking"):
         tail = said
     elif kind == "spoken":
-        tail = f"{said}  ({e.get('audio_s', 0)} s audio, RTF {e.get('rtf', 0)})"
+        tail = (f"{said}  ({e.get('audio_s', 0)} s audio, RTF {e.get('rtf', 0)}, "
+                f"first audio after {e.get('first_audio_s', 0)} s)")
+    elif kind == "synthesized":
+        tail = f"{e.get('id', '')}: {e.get('audio_s', 0)} s audio"
     elif kind in ("dropped", "skipped"):
         tail = f"{said}  [{e.get('reason', '')}]"
     elif kind == "failed":
