@@ -37,6 +37,7 @@ from ishowtts_live.queueing.journal import Journal
 from ishowtts_live.queueing.queue import SpeechQueue
 from ishowtts_live.sources.checks import live_enabled
 from ishowtts_live.synth.protocol import Synthesizer
+from ishowtts_live.synth.voices import discover as discover_voices
 
 log = structlog.get_logger(__name__)
 
@@ -221,7 +222,7 @@ class Daemon:
             config=cfg, queue=self.queue, playback=self.playback, ingest=self.ingest, moderator=moderator,
             chain=self.chain, synth=self.synth, overrides=self.overrides, backlog=self.backlog, clock=self.clock,
             drops=self.drops, bus=self.bus, metrics=self.metrics, sources=self.sources, ready=self.ready,
-            started_at=self.started_at,
+            started_at=self.started_at, voice_ids=lambda: list(discover_voices(cfg.voices.dir)),
         )
         if cfg.control.enabled:
             from ishowtts_live.control.server import ControlServer
@@ -302,6 +303,8 @@ class Daemon:
             self.backlog.update(self.queue.oldest_wait())
             # a state disk that came back is written again even when nothing changes
             await asyncio.to_thread(self.journal.retry)
+            if self.controls is not None:
+                self.controls.publish_health_changes()
             await asyncio.sleep(0.5)
 
     def _on_backlog(self, active: bool, oldest_wait: float) -> None:

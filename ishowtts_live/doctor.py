@@ -242,10 +242,12 @@ def run_doctor(config_path: str | None, overrides: list[str]) -> int:
             report.line(False, "config", problem)
         return EXIT_CONFIG
     from ishowtts_live.app import config_checks
+    from ishowtts_live.control.cli import plural
 
     problems = [problem for check in config_checks() for problem in check(loaded)]
-    report.line(not problems, "config", f"{loaded.path or 'built-in defaults'}"
-                + ("" if not problems else f": {len(problems)} problem(s), see below"))
+    # the heading line is a note when there are problems: each is counted on its own line below
+    report.line(None if problems else True, "config", f"{loaded.path or 'built-in defaults'}"
+                + ("" if not problems else f": {plural(len(problems), 'problem')}, see below"))
     for problem in problems:
         report.line(False, "config", problem)
 
@@ -288,5 +290,5 @@ def run_doctor(config_path: str | None, overrides: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - PortAudio missing or device gone: a line, not a crash
         report.line(False, "audio", str(exc))
 
-    print(f"{report.problems} problem(s)" if report.problems else "all good")
+    print(plural(report.problems, "problem") if report.problems else "all good")
     return EXIT_OK if not report.problems else EXIT_FAILURE
