@@ -179,6 +179,7 @@ class Daemon:
         self.notifier.status("loading the model")
         warm = await self.synth.start(progress=self._warming)
         stack.push_async_callback(self.synth.stop)
+        self.metrics.watch_synth(self.synth)
         log.info("engine ready", warmup_s=round(warm, 2))
         # 3. journal, moderation state, queue
         self.journal = Journal.open(self.loaded)
