@@ -40,6 +40,7 @@ from ishowtts_live.queueing.journal import Journal
 from ishowtts_live.queueing.queue import SpeechQueue
 from ishowtts_live.sources.checks import live_enabled
 from ishowtts_live.synth.protocol import Synthesizer
+from ishowtts_live.synth.voices import discover as discover_voices
 
 log = structlog.get_logger(__name__)
 
@@ -181,6 +182,7 @@ class Daemon:
         self.controls = Controls(
             config=cfg, synth=self.synth, overrides=self.overrides, drops=self.drops, bus=self.bus,
             metrics=self.metrics, startup=self.startup, started_at=self.started_at,
+            voice_ids=lambda: list(discover_voices(cfg.voices.dir)),
         )
         if cfg.control.enabled:
             from ishowtts_live.control.server import ControlServer
@@ -198,6 +200,7 @@ class Daemon:
         self.startup.stage("loading the model")
         warm = await self.synth.start(progress=self.startup.progress)
         stack.push_async_callback(self.synth.stop)
+        self.metrics.watch_synth(self.synth)
         log.info("engine ready", warmup_s=round(warm, 2))
         self.startup.stage("starting the pipeline")
         # 3. journal, moderation state, queue
@@ -313,6 +316,8 @@ class Daemon:
             self.backlog.update(self.queue.oldest_wait())
             # a state disk that came back is written again even when nothing changes
             await asyncio.to_thread(self.journal.retry)
+            if self.controls is not None:
+                self.controls.publish_health_changes()
             await asyncio.sleep(0.5)
 
     def _on_backlog(self, active: bool, oldest_wait: float) -> None:

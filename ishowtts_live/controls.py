@@ -5,18 +5,19 @@ the daemon starts, and attaches the stages once they run; it reaches the
 stages so that the control plane never imports the pipeline or an engine.
 
 Reading: :meth:`status`, :meth:`queue`, :meth:`overlay`, :meth:`health`,
-the event stream. Commands: skip, pause/resume, clear, mute/unmute,
-block/unblock (a :class:`~ishowtts_live.errors.ModerationConflict` when the
-config file sets the entry), voice, nfe, say, tts. Until the stages run
-(and once they stop) :meth:`unavailable` says why commands must wait; the
-control server answers them 503 with that line.
+:meth:`voices`, the event stream. Commands: skip, pause/resume, clear,
+remove (one message), mute/unmute, block/unblock (a
+:class:`~ishowtts_live.errors.ModerationConflict` when the config file sets
+the entry), voice, nfe, say, tts. Until the stages run (and once they
+stop) :meth:`unavailable` says why commands must wait; the control server
+answers them 503 with that line.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import msgspec
 import numpy as np
@@ -25,19 +26,21 @@ from prometheus_client import generate_latest
 from ishowtts_live.bus import EventBus, Subscription
 from ishowtts_live.config.schema import Config
 from ishowtts_live.control.protocol import (
-    Health, Item, OverlayState, Progress, Queue, SourceStatus, Status, item_of, overlay_item_of,
+    Engine, Health, Item, OverlayState, Progress, Queue, SourceStatus, Speaking, Status, Timing, Voices, item_of,
+    overlay_item_of,
 )
 from ishowtts_live.events import ChatEvent, Utterance, Verdict, now_pair, utterance_fields
 from ishowtts_live.filters.chain import FilterChain
 from ishowtts_live.lifecycle import Startup
 from ishowtts_live.metrics import Metrics
 from ishowtts_live.pipeline import (
-    Backlog, Change, Drops, EventClock, Ingest, Moderator, Playback, RuntimeOverrides, new_utterance_id,
+    Backlog, Change, Drops, EventClock, Ingest, Moderator, Playback, Removed, RuntimeOverrides, new_utterance_id,
 )
-from ishowtts_live.queueing.queue import SpeechQueue
+from ishowtts_live.queueing.queue import CLASS_NAMES, SpeechQueue, priority_class
 from ishowtts_live.synth.protocol import Synthesizer, SynthRequest, synthesize
 
-SOURCE_STATS = ("connects", "reconnects", "received", "duplicates", "parse_errors", "last_error", "last_minute")
+SOURCE_STATS = ("state", "connects", "reconnects", "received", "duplicates", "parse_errors", "last_error",
+                "last_minute")
 
 
 @dataclass
@@ -50,6 +53,8 @@ class Controls:
     metrics: Metrics
     startup: Startup  # the daemon's phase and its start's progress
     started_at: float
+    voice_ids: Callable[[], list[str]] = list  # the voices the config names (the composition root knows where)
+    _health_seen: tuple = field(default=(), init=False, repr=False)
     # The running stages: None until the daemon attaches them (:meth:`attach`).
     # Nothing below reads them before that: the server answers 503 first.
     queue: SpeechQueue | None = None
@@ -102,15 +107,24 @@ class Controls:
                           detail=self._detail(), progress=self.progress(), paused=False, speaking=None, queue_depth=0, spoken=0,
                           received=0, voice=voice, nfe_step=nfe_step)
         current = self.playback.current
+        speaking = None
+        if current is not None:
+            elapsed, audio, whole = self.playback.progress()
+            speaking = item_of(current, priority=CLASS_NAMES[priority_class(current)], as_type=Speaking,
+                               elapsed_s=round(elapsed, 1), audio_s=round(audio, 2), synthesized=whole)
+        state = self.moderator.state
+        health = self.synth.health()
         return Status(
             version=__version__, uptime_s=uptime, ready=True,
-            paused=self.queue.paused, speaking=item_of(current) if current is not None else None,
+            paused=self.queue.paused, speaking=speaking,
             queue_depth=len(self.queue), spoken=self.playback.spoken,
             skipped=self.playback.outcomes["skipped"], failed=self.playback.outcomes["failed"],
             received=self.ingest.received, voice=voice, nfe_step=nfe_step, backlog_degraded=self.backlog.active,
             sources=[_source_status(s) for s in self.sources],
-            muted_users=self.moderator.state.muted_users(), blocked_words=self.moderator.state.blocked_words(),
-            drops=dict(self.drops.counts),
+            muted_users=state.muted_users(), blocked_words=state.blocked_words(),
+            config_muted_users=sorted(state.config_muted), config_blocked_words=list(state.config_blocked.values()),
+            drops=dict(self.drops.counts), engine=Engine(state=health.state, detail=health.detail),
+            recent=[msgspec.convert(t, Timing) for t in self.playback.recent],
         )
 
     def queue_items(self) -> list[Item]:
@@ -136,6 +150,11 @@ class Controls:
         return OverlayState(speaking=overlay_item_of(current) if current is not None else None,
                             next=[overlay_item_of(u) for u in self.waiting(count)] if count else [],
                             paused=self.queue.paused, seq=self.bus.seq)
+
+    def voices(self) -> Voices:
+        default = self.config.voices.default
+        return Voices(voice=self.overrides.voice or default, default=default,
+                      voices=sorted(set(self.voice_ids()) | {default}))
 
     def health(self) -> Health:
         if not self.ready:
@@ -166,6 +185,24 @@ class Controls:
     def count_request(self, route: str, status: int) -> None:
         self.metrics.control_requests.labels(route, str(status)).inc()
 
+    def publish_health_changes(self) -> None:
+        """A ``health`` event when the engine's state or a source's connection
+        changed since the last call (the daemon calls it twice a second, from
+        READY on), so the panel follows them without asking."""
+        if not self.ready:
+            return
+        health = self.synth.health()
+        sources = [_source_status(s) for s in self.sources]
+        seen = (health.state, health.detail, *((s.name, s.state, s.last_error) for s in sources))
+        if seen == self._health_seen:
+            return
+        first = not self._health_seen
+        self._health_seen = seen
+        if not first:
+            self.bus.publish("health", engine={"state": health.state, "detail": health.detail},
+                             sources=[{"name": s.name, "state": s.state, "last_error": s.last_error}
+                                      for s in sources])
+
     # ------------------------------------------------------------------ commands
 
     def skip(self) -> bool:
@@ -179,6 +216,11 @@ class Controls:
         self.queue.resume()
         self.playback.ahead.schedule_prefetch()
         self.bus.publish("resumed")
+
+    def remove(self, msg_id: str) -> Removed:
+        """One message out by its id (utterance or platform message id): purged
+        from the queue, or cut if it is being spoken; nothing else changes."""
+        return self.moderator.remove_message(msg_id)
 
     def clear(self) -> int:
         removed = self.queue.clear()
@@ -240,4 +282,4 @@ def _source_status(source: Any) -> SourceStatus:
     return msgspec.convert({"name": source.name, **found}, SourceStatus)
 
 
-__all__ = ["Change", "Controls"]
+__all__ = ["Change", "Controls", "Removed"]

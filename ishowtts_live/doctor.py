@@ -34,8 +34,13 @@ except Exception as exc:  # a torchaudio built for another torch fails here, on 
     info["torchaudio_error"] = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
 if info["cuda"]:
     p = torch.cuda.get_device_properties(0)
+    try:
+        bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:
+        bf16 = torch.cuda.is_bf16_supported()
     info.update(gpu=p.name, capability=[p.major, p.minor], memory_gb=round(p.total_memory / 2**30, 1),
-                bf16=torch.cuda.is_bf16_supported())
+                bf16=bf16, gpu_count=torch.cuda.device_count(),
+                capabilities=[list(torch.cuda.get_device_capability(i)) for i in range(torch.cuda.device_count())])
     try:
         import triton
         info["triton"] = triton.__version__
@@ -43,6 +48,7 @@ if info["cuda"]:
         info["triton_error"] = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
 cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 info["cxx"] = cxx or ""
+info["cc"] = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang") or ""
 info["python_h"] = os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
 print(json.dumps(info))
 """
@@ -110,6 +116,32 @@ def torch_lines(report: Report, info: dict) -> None:
         report.line(None, "compile", "on the CPU engine.compile \"auto\" does not compile"
                     + (f"; forcing it would fail without {' and '.join(missing)}" if missing
                        else f"; forcing it would use {info['cxx']}"))
+
+
+def synthesis_lines(report: Report, engine, info: dict) -> None:
+    """Which device, precision and path the engine will take with this
+    config on this machine, and why (what only running can show — a
+    compile or capture that fails anyway — the engine steps down from, with
+    a warning line in its log)."""
+    from ishowtts_live.synth.plan import loaded_driver, plan_synthesis
+
+    device = engine.device
+    if device.startswith("cuda") and not info["cuda"]:
+        report.line(False, "device", f"engine.device is {device!r} but torch sees no GPU: the daemon refuses "
+                                     "to start (exit 78); set engine.device = \"auto\" to run on the CPU")
+        return
+    index = int(device.partition(":")[2] or 0) if device.startswith("cuda") else 0
+    if device.startswith("cuda") and index >= info.get("gpu_count", 1):
+        report.line(False, "device", f"engine.device is {device!r} but torch sees {info.get('gpu_count', 1)} GPU(s)")
+        return
+    if device == "auto" and not info["cuda"] and loaded_driver():
+        report.line(None, "device", f"an NVIDIA driver is loaded ({loaded_driver()}) but torch sees no GPU: "
+                                    "the daemon would run on the CPU (a CPU-only torch, or a service started "
+                                    "before /dev/nvidia* existed)")
+    plan = plan_synthesis(engine, info)
+    report.line(None if plan.precision.stepped_down else True, "precision",
+                f"{plan.precision.dtype} on {plan.device}: {plan.precision.reason}; vocoder fp32")
+    report.line(True, "path", f"{plan.path} — {plan.why}")
 
 
 def where_lines(report: Report, loaded) -> None:
@@ -198,13 +230,17 @@ def run_doctor(config_path: str | None, overrides: list[str]) -> int:
             report.line(False, "config", problem)
         return EXIT_CONFIG
     from ishowtts_live.app import config_checks
+    from ishowtts_live.control.cli import plural
 
     problems = [problem for check in config_checks() for problem in check(loaded)]
-    report.line(not problems, "config", f"{loaded.path or 'built-in defaults'}"
-                + ("" if not problems else f": {len(problems)} problem(s), see below"))
+    # the heading line is a note when there are problems: each is counted on its own line below
+    report.line(None if problems else True, "config", f"{loaded.path or 'built-in defaults'}"
+                + ("" if not problems else f": {plural(len(problems), 'problem')}, see below"))
     for problem in problems:
         report.line(False, "config", problem)
 
+    if "error" not in torch_info:
+        synthesis_lines(report, loaded.config.engine, torch_info)
     where_lines(report, loaded)
     sources_report(report, loaded)
     engine = loaded.config.engine
@@ -242,5 +278,5 @@ def run_doctor(config_path: str | None, overrides: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - PortAudio missing or device gone: a line, not a crash
         report.line(False, "audio", str(exc))
 
-    print(f"{report.problems} problem(s)" if report.problems else "all good")
+    print(plural(report.problems, "problem") if report.problems else "all good")
     return EXIT_OK if not report.problems else EXIT_FAILURE

@@ -6,7 +6,10 @@ start, first audio, done. RTF is synthesis seconds per audio second.
 What each chat source could not understand (``ishowtts_source_unknown_total``
 and ``ishowtts_source_unparsable_total``, by source and kind) is read at
 scrape time from the sources' own tallies (``source.stats.drift``, see
-sources/drift.py), so the sources need no handle on this registry.
+sources/drift.py), so the sources need no handle on this registry. The
+synthesizer's own figures (CUDA graph captures at warm-up and live, batches
+outside the warmed shapes, fast-path step-downs) are read the same way, from
+its optional ``counters()``.
 """
 
 from __future__ import annotations
@@ -47,10 +50,47 @@ class Metrics:
         # protocol drift, per source (filled by watch_sources)
         self.source_drift = SourceDriftCollector()
         r.register(self.source_drift)
+        self.synth_counters = SynthCollector()
+        r.register(self.synth_counters)
 
     def watch_sources(self, sources: Iterable[Any]) -> None:
         """Export these sources' unknown / unparsable tallies from now on."""
         self.source_drift.sources = list(sources)
+
+    def watch_synth(self, synth: Any) -> None:
+        """Export this synthesizer's ``counters()`` from now on (a backend without it exports zeros)."""
+        self.synth_counters.synth = synth
+
+
+class SynthCollector:
+    """``ishowtts_synth_graph_captures_total`` {phase}, ``ishowtts_synth_unwarmed_batches_total``
+    {ran}, ``ishowtts_synth_stepdowns_total`` {to}: from ``synth.counters()``,
+    a dict of family → {label value: count}."""
+
+    FAMILIES = (
+        ("graph_captures", "ishowtts_synth_graph_captures", "CUDA graphs captured, at warm-up or live "
+         "(live ones stall a message)", "phase"),
+        ("unwarmed_batches", "ishowtts_synth_unwarmed_batches", "Batches whose shape was not warmed at start, "
+         "run without a graph, by what ran them (compiled or eager)", "ran"),
+        ("stepdowns", "ishowtts_synth_stepdowns", "Fast-path step-downs after a failed compile or capture, "
+         "by what runs since", "to"),
+    )
+
+    def __init__(self) -> None:
+        self.synth: Any = None
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        for _key, name, doc, label in self.FAMILIES:
+            yield CounterMetricFamily(name, doc, labels=[label])
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counters = getattr(self.synth, "counters", None)
+        values = counters() if counters is not None else {}
+        for key, name, doc, label in self.FAMILIES:
+            family = CounterMetricFamily(name, doc, labels=[label])
+            for value, count in sorted(values.get(key, {}).items()):
+                family.add_metric([value], count)
+            yield family
 
 
 class SourceDriftCollector:

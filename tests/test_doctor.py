@@ -67,3 +67,16 @@ def test_doctor_says_where_state_voices_and_caches_go(tiny_config, tmp_path):
     assert f"[note] hub cache    {tmp_path / 'hub'}" in r.stdout
     assert f"[note] kernels      {tmp_path / 'inductor'}" in r.stdout
     assert re.search(r"\[ok  \] python +3\.\d+", r.stdout) and "[ok  ] torchaudio" in r.stdout
+
+
+def test_one_config_problem_is_counted_once(tiny_config, tmp_path, monkeypatch, capsys):
+    """A config with one problem: one FAIL line for it, and the summary says
+    "1 problem" (the line that introduces the problems is a note)."""
+    monkeypatch.setattr(doctor, "probe_torch", lambda: {**CPU, "torch": "2.11.0", "torchaudio": "2.11.0"})
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    code = doctor.run_doctor(str(tiny_config), ["voices.default=nosuchvoice", "control.port=9"])
+    out = capsys.readouterr().out
+    fails = [line for line in out.splitlines() if line.startswith("[FAIL]")]
+    assert [line.split()[1] for line in fails] == ["config"], out
+    assert "[note] config" in out and ": 1 problem, see below" in out
+    assert out.splitlines()[-1] == "1 problem" and code == 1

@@ -83,11 +83,13 @@ async def test_moderation_wins_over_audio_made_ahead(tiny_config, tmp_path):
     daemon, task, collector, seen = await _daemon(tiny_config, tmp_path, messages, "engine.prefetch=3",
                                                   "filters.duplicate_window_s=0", rtf=0.2, max_batch=3)
     playback = daemon.playback
-    await until(lambda: playback.current is not None and len(playback.ahead.made) == 3, 120,
-                "three messages made ahead while the first plays")
+    # the three asked for as one group, and served as one batch (once the first
+    # message's synthesis has finished: the fake engine serves one batch at a time)
+    await until(lambda: playback.current is not None and len(playback.ahead.made) == 3
+                and daemon.synth.batches[-1:] == [3], 120,
+                "three messages made ahead, as one batch, while the first plays")
     assert playback.current.event.user_name == "ann"
-    # the three asked for as one group, and served as one batch
-    assert daemon.synth.ahead_groups[-1] == 3 and daemon.synth.batches[-1] == 3
+    assert daemon.synth.ahead_groups[-1] == 3
     by_user = {daemon.queue._live[i].utt.event.user_name: made for i, made in playback.ahead.made.items()}
     # a source delivering carol's message again (a reconnect) is refused as a duplicate
     # and leaves the audio made ahead for the one waiting alone

@@ -25,7 +25,7 @@ import tomli_w
 from ishowtts_live import paths
 from ishowtts_live.compat import tomllib
 from ishowtts_live.config.schema import Config, Section
-from ishowtts_live.errors import ConfigError
+from ishowtts_live.errors import ConfigError, UsageError
 
 ENV_CONFIG = "ISHOWTTS_LIVE_CONFIG"
 MASK = "********"
@@ -105,7 +105,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     key = key.strip()
     parts = key.split(".")
     if not sep or not key or any(not p for p in parts):
-        raise ConfigError(f"--set {item!r}: expected section.key=value")
+        # how it was typed, not what it says: a usage error (exit 2), like any other bad argument
+        raise UsageError(f"--set {item!r}: expected section.key=value")
     raw = raw.strip()
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
@@ -117,11 +118,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> None:
     problems = []
     for item in overrides:
-        try:
-            parts, value = parse_override(item)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
+        parts, value = parse_override(item)
         node = data
         for i, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
@@ -241,7 +238,7 @@ def load_config(
     apply_overrides(data, overrides)
     problems = validate_table(data, Config)
     if problems:
-        raise ConfigError(_prefixed(found, problems))
+        raise ConfigError(_prefixed(found, problems, overrides))
     config = msgspec.convert(data, Config)
     base_dir = (found.parent if found else Path("config")).resolve()
     _walk_marked(config, "path", lambda v: resolve_path(v, base_dir))
@@ -249,7 +246,7 @@ def load_config(
     loaded = LoadedConfig(config=config, path=found, base_dir=base_dir, overrides=overrides)
     problems = [problem for check in checks for problem in check(loaded)]
     if problems:
-        raise ConfigError(_prefixed(found, problems))
+        raise ConfigError(_prefixed(found, problems, overrides))
     return loaded
 
 
@@ -263,8 +260,19 @@ def _default_paths(config: Config) -> None:
         config.sources.replay.path = str(paths.SAMPLE_CHAT)
 
 
-def _prefixed(found: Path | None, problems: list[str]) -> list[str]:
-    return problems if found is None else [f"{found}: {p}" for p in problems]
+def _prefixed(found: Path | None, problems: list[str], overrides: tuple[str, ...] = ()) -> list[str]:
+    """Each problem named after where its value came from: the ``-o`` that set
+    it (``-o engine.nfe_step=abc: expected int, got str``), else the file."""
+    set_by = {item.partition("=")[0].strip(): item for item in overrides}
+    named = []
+    for problem in problems:
+        key, sep, message = problem.partition(": ")
+        item = next((o for k, o in set_by.items() if key == k or key.startswith(k + ".")), None) if sep else None
+        if item is not None:
+            named.append(f"-o {item}: {message}" if key == item.partition("=")[0].strip() else f"-o {item}: {problem}")
+        else:
+            named.append(problem if found is None else f"{found}: {problem}")
+    return named
 
 
 def show_config(loaded: LoadedConfig) -> str:

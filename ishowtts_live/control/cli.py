@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 PROG = "ishowtts-live"
+DEFAULT_TIMEOUT_S = 10.0
 
 # action → (help, argument name or None)
 SIMPLE = {
@@ -40,11 +41,20 @@ def add_parser(subparsers: Any, config_parent: argparse.ArgumentParser) -> argpa
                                       "(default: from the config's [control] section)")
     common.add_argument("--token-file", metavar="FILE", help="the control token (default: control.token_file, "
                                                              "else control.token in the state directory)")
-    common.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for an answer")
+    common.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help="seconds to wait for an answer")
     parents = [config_parent, common]
 
     ctl = subparsers.add_parser("ctl", help="moderate a running daemon: status, queue, skip, mute, …",
                                 description="Moderate a running daemon through its control API.")
+    # The same options before the action (`ctl -c FILE status`) as after it;
+    # stored apart, because an action's own defaults would overwrite them.
+    for option in (*config_parent._actions, *common._actions):
+        kwargs = {"dest": f"early_{option.dest}", "default": argparse.SUPPRESS, "metavar": option.metavar,
+                  "help": argparse.SUPPRESS}
+        if option.type is not None:
+            kwargs["type"] = option.type
+        ctl.add_argument(*option.option_strings, action="append" if option.dest == "overrides" else "store",
+                         **kwargs)
     actions = ctl.add_subparsers(dest="action", metavar="ACTION", required=True)
     status = actions.add_parser("status", parents=parents, help="what the daemon is doing")
     status.add_argument("--json", action="store_true", help="the raw JSON answer")
@@ -54,6 +64,11 @@ def add_parser(subparsers: Any, config_parent: argparse.ArgumentParser) -> argpa
         actions.add_parser(name, parents=parents, help=help_)
     for name, (metavar, help_) in TARGETED.items():
         actions.add_parser(name, parents=parents, help=help_).add_argument("target", metavar=metavar)
+    remove = actions.add_parser("remove", parents=parents, help="take one message out of the queue (its ID from "
+                                                               "`ctl queue`); cut it if it is being spoken")
+    remove.add_argument("msg_id", metavar="ID")
+    actions.add_parser("panel", parents=parents, help="print the control panel's URL (with the token) to open in a "
+                                                      "browser or an OBS custom browser dock")
     say = actions.add_parser("say", parents=parents, help="announce TEXT (queued above chat, below paid messages)")
     say.add_argument("text")
     say.add_argument("--voice", "-v", default="", help="voice id (default: the current voice)")
@@ -69,6 +84,16 @@ def add_parser(subparsers: Any, config_parent: argparse.ArgumentParser) -> argpa
     return ctl
 
 
+def _early_options(args: argparse.Namespace) -> None:
+    """Options given before the action count as if given after it; after it wins."""
+    args.overrides = [*getattr(args, "early_overrides", []), *args.overrides]
+    for name in ("config", "url", "token_file"):
+        if getattr(args, name) is None and hasattr(args, f"early_{name}"):
+            setattr(args, name, getattr(args, f"early_{name}"))
+    if hasattr(args, "early_timeout") and args.timeout == DEFAULT_TIMEOUT_S:
+        args.timeout = args.early_timeout
+
+
 def cmd_ctl(args: argparse.Namespace) -> int:
     from ishowtts_live.config.loading import load_config
     from ishowtts_live.errors import UsageError
@@ -77,10 +102,16 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         raise UsageError("nfe: N must be between 1 and 64")
     if args.action == "events" and not 0 <= args.history <= 100:
         raise UsageError("--history must be between 0 and 100")
+    if args.action == "remove" and not args.msg_id.strip():
+        raise UsageError("remove: ID must not be blank (see `ctl queue` for the ids)")
+    _early_options(args)
     loaded = load_config(args.config, args.overrides)
     url = args.url or default_url(loaded.config.control)
     if not url.startswith(("http://", "https://", "unix:")):
         raise UsageError(f"--url must start with http://, https:// or unix:, got {url!r}")
+    if args.action == "panel" and url.startswith("unix:"):
+        raise UsageError("panel: a browser cannot reach a Unix socket; the panel needs the control server on TCP "
+                         "(unset control.unix_socket, or pass --url http://HOST:PORT)")
     try:
         return asyncio.run(_ctl(args, loaded, url))
     except KeyboardInterrupt:
@@ -147,7 +178,7 @@ async def run_action(client: Any, args: argparse.Namespace) -> int:
         print({"skip": "skipped" if result.changed else "nothing is being spoken",
                "pause": "paused: queued messages wait until `ctl resume`",
                "resume": "resumed",
-               "clear": f"cleared {_n(result.count or 0, 'queued message')}"}[action])
+               "clear": f"cleared {plural(result.count or 0, 'queued message')}"}[action])
     elif action in TARGETED:
         target = args.target
         body = p.UserBody(user=target) if action in ("mute", "unmute") else p.WordBody(word=target)
@@ -157,8 +188,13 @@ async def run_action(client: Any, args: argparse.Namespace) -> int:
                  "unblock": "was not blocked"}[action]
         line = f"{done} {target!r}" if result.changed else f"{target!r} {state}"
         if action == "mute" and (result.changed or result.count):
-            line += f"; {_n(result.count or 0, 'queued message')} removed"
+            line += f"; {plural(result.count or 0, 'queued message')} removed"
         print(line)
+    elif action == "remove":
+        result = await client.remove(args.msg_id)
+        print(f"cut {args.msg_id!r}: it was being spoken" if result.cut else f"removed {args.msg_id!r} from the queue")
+    elif action == "panel":
+        return await print_panel_url(client)
     elif action == "say":
         result = await client.command("/api/say", p.SayBody(text=args.text, voice=args.voice))
         if not result.ok:
@@ -173,6 +209,23 @@ async def run_action(client: Any, args: argparse.Namespace) -> int:
     elif action == "nfe":
         result = await client.command("/api/nfe", p.NfeBody(nfe_step=args.nfe_step))
         print(f"nfe_step: {result.nfe_step}")
+    return 0
+
+
+async def print_panel_url(client: Any) -> int:
+    """The panel's URL with the token in the fragment: a browser never sends a
+    fragment to a server, so the token stays out of logs and Referer headers."""
+    from urllib.parse import quote
+
+    from ishowtts_live.control.client import ControlError
+
+    try:
+        await client.status()  # a refused token makes a useless URL: say so instead
+    except ControlError as exc:
+        if "not running" not in str(exc):
+            raise
+        print(f"{PROG}: the daemon is not running now; the panel connects once it is", file=sys.stderr)
+    print(f"{client.url.rstrip('/')}/panel#token={quote(client.token, safe='')}")
     return 0
 
 
@@ -198,7 +251,7 @@ def _json(obj: Any) -> str:
     return msgspec.json.format(msgspec.json.encode(obj), indent=2).decode()
 
 
-def _n(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
@@ -245,7 +298,7 @@ def format_status(s: Any) -> str:
     if s.speaking:
         lines.append(f"speaking  {_who(s.speaking)}: {' '.join(s.speaking.text.split())} "
                      f"({s.speaking.kind}, voice {s.speaking.voice or s.voice})")
-    lines.append(f"queue     {_n(s.queue_depth, 'message')} waiting{' (paused)' if s.paused else ''}")
+    lines.append(f"queue     {plural(s.queue_depth, 'message')} waiting{' (paused)' if s.paused else ''}")
     lines.append(f"voice     {s.voice} · nfe_step {s.nfe_step}" + (" · backlog: degraded" if s.backlog_degraded else ""))
     drops = ", ".join(f"{k} {v}" for k, v in sorted(s.drops.items(), key=lambda kv: -kv[1]) if v) or "none"
     lines.append(f"messages  {s.spoken} spoken of {s.received} received · dropped: {drops}")
@@ -274,13 +327,14 @@ def format_queue(q: Any) -> str:
         return "the queue is empty" + (" (paused)" if q.paused else "")
     cols = max(60, shutil.get_terminal_size((100, 24)).columns)
     user_w = min(16, max(4, *(width(_who(i)) for i in q.items)))
-    text_w = cols - (4 + user_w + 11 + 7 + 4)
-    rows = [f"{'#':>3} {fit('USER', user_w)} {fit('KIND', 10)} {'WAIT':>6}  TEXT"]
+    id_w = min(24, max(2, *(width(i.id) for i in q.items)))
+    text_w = max(10, cols - (4 + id_w + 1 + user_w + 11 + 7 + 4))
+    rows = [f"{'#':>3} {fit('ID', id_w)} {fit('USER', user_w)} {fit('KIND', 10)} {'WAIT':>6}  TEXT"]
     for n, item in enumerate(q.items, 1):
         kind = item.kind + (f" {item.amount:g}" if item.amount else "")
-        rows.append(f"{n:>3} {fit(_who(item), user_w)} {fit(kind, 10)} {_duration(item.age_s):>6}  "
-                    f"{fit(item.text, text_w).rstrip()}")
-    footer = f"{_n(len(q.items), 'message')} waiting" + (" (paused)" if q.paused else "")
+        rows.append(f"{n:>3} {fit(item.id, id_w)} {fit(_who(item), user_w)} {fit(kind, 10)} "
+                    f"{_duration(item.age_s):>6}  {fit(item.text, text_w).rstrip()}")
+    footer = f"{plural(len(q.items), 'message')} waiting" + (" (paused)" if q.paused else "")
     return "\n".join([*rows, footer])
 
 
@@ -292,7 +346,10 @@ def format_event(e: dict[str, Any]) -> str:
     if kind in ("queued", "speaking"):
         tail = said
     elif kind == "spoken":
-        tail = f"{said}  ({e.get('audio_s', 0)} s audio, RTF {e.get('rtf', 0)})"
+        tail = (f"{said}  ({e.get('audio_s', 0)} s audio, RTF {e.get('rtf', 0)}, "
+                f"first audio after {e.get('first_audio_s', 0)} s)")
+    elif kind == "synthesized":
+        tail = f"{e.get('id', '')}: {e.get('audio_s', 0)} s audio"
     elif kind in ("dropped", "skipped"):
         tail = f"{said}  [{e.get('reason', '')}]"
     elif kind == "failed":

@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator, TypeVar
 import aiohttp
 import msgspec
 
-from ishowtts_live.control.protocol import Body, Error, Queue, Result, Status
+from ishowtts_live.control.protocol import Body, Error, Queue, Result, Status, Voices
 from ishowtts_live.errors import IshowttsError, UsageError
 
 T = TypeVar("T")
@@ -63,6 +63,15 @@ class ControlClient:
 
     async def queue(self) -> Queue:
         return await self.request("GET", "/api/queue", reply=Queue)
+
+    async def voices(self) -> Voices:
+        return await self.request("GET", "/api/voices", reply=Voices)
+
+    async def remove(self, msg_id: str) -> Result:
+        """``DELETE /api/queue/{id}``; a ControlError (404) when no such message waits or is spoken."""
+        from urllib.parse import quote
+
+        return await self.request("DELETE", f"/api/queue/{quote(msg_id, safe='')}", reply=Result)
 
     async def command(self, path: str, body: Body | None = None, timeout: float | None = None) -> Result:
         return await self.request("POST", path, body, reply=Result, timeout=timeout)

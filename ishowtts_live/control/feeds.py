@@ -18,7 +18,7 @@ import msgspec
 import structlog
 from aiohttp import WSMsgType, web
 
-from ishowtts_live.control.protocol import BadBody
+from ishowtts_live.control.protocol import WS_PROTOCOL, BadBody
 
 if TYPE_CHECKING:
     from ishowtts_live.controls import Controls
@@ -76,7 +76,7 @@ class Feeds:
 
     async def _serve(self, request: web.Request, first: list[dict[str, Any]],
                      send: Callable[[web.WebSocketResponse, list[dict[str, Any]]], Awaitable[None]]):
-        ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
+        ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, protocols=(WS_PROTOCOL,))  # the panel asks for it
         await ws.prepare(request)
         sub = self.controls.subscribe()  # before the first message, so nothing falls in between
         self._sockets.add(ws)

@@ -23,6 +23,11 @@ from ishowtts_live.events import Utterance, utterance_fields
 
 TOKEN_FILE_NAME = "control.token"
 TOKEN_ENV = "ISHOWTTS_LIVE_TOKEN"  # ctl: a token given in the environment wins over the file
+# A browser's WebSocket cannot send an Authorization header: the panel offers the
+# subprotocols [WS_PROTOCOL, WS_BEARER + token]; the server accepts the token from
+# there and answers with WS_PROTOCOL alone, so the token is never echoed.
+WS_PROTOCOL = "ishowtts-live"
+WS_BEARER = "bearer."
 MAX_TEXT = 500  # characters a moderator announcement or /api/tts text may have
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -61,7 +66,10 @@ class TtsBody(Body):
     voice_id: VoiceId = ""
 
 
-# Mutating endpoints: (path, the body they take or None). Tests walk this table.
+MAX_ID = 200  # characters a message id in DELETE /api/queue/{id} may have
+
+# Mutating endpoints: (path, the body they take or None). Tests walk this table;
+# DELETE /api/queue/{id} (no body) is the one that is not a POST.
 MUTATING: dict[str, type[Body] | None] = {
     "/api/skip": None,
     "/api/pause": None,
@@ -93,9 +101,38 @@ class Item(msgspec.Struct, kw_only=True):
     platform: str = ""
     kind: str = "chat"
     amount: float = 0.0
+    currency: str = ""  # of ``amount``: CNY, USD, BITS, … ("" when unknown)
     msg_id: str = ""
-    priority: int = 0
+    priority: str = ""  # the queue's class, which decides what is read first: "paid", "announcement", "chat"
     age_s: float = 0.0  # seconds since the message was received
+
+
+class Speaking(Item):
+    """The message being spoken, with how far it has got."""
+
+    elapsed_s: float = 0.0  # since its turn came
+    audio_s: float = 0.0  # synthesized so far: its whole length once ``synthesized``
+    synthesized: bool = False
+
+
+class Timing(msgspec.Struct, kw_only=True):
+    """One spoken message's figures: its real-time factor, the time from its
+    turn to its first audio (near 0 when synthesized ahead) and from its
+    receipt to that first audio."""
+
+    id: str
+    user_name: str = ""
+    audio_s: float = 0.0
+    rtf: float = 0.0
+    first_audio_s: float = 0.0
+    latency_s: float = 0.0
+
+
+class Engine(msgspec.Struct, kw_only=True):
+    """The synthesizer's health: starting | ready | degraded | unavailable | stopped."""
+
+    state: str
+    detail: str = ""
 
 
 class SourceMinute(msgspec.Struct, kw_only=True):
@@ -112,6 +149,7 @@ class SourceMinute(msgspec.Struct, kw_only=True):
 
 class SourceStatus(msgspec.Struct, kw_only=True):
     name: str
+    state: str = ""  # connecting | connected | reconnecting | stopped ("": the source does not say, replay)
     connects: int = 0
     reconnects: int = 0
     received: int = 0
@@ -142,7 +180,7 @@ class Status(msgspec.Struct, kw_only=True):
     detail: str = ""  # starting: "warm-up 12/40: …" (as /healthz says it)
     progress: Progress | None = None  # while starting
     paused: bool
-    speaking: Item | None
+    speaking: Speaking | None
     queue_depth: int
     spoken: int
     received: int
@@ -154,7 +192,19 @@ class Status(msgspec.Struct, kw_only=True):
     sources: list[SourceStatus] = []
     muted_users: list[str] = []
     blocked_words: list[str] = []
+    config_muted_users: list[str] = []  # the ones the config file sets: run-time changes cannot undo them (409)
+    config_blocked_words: list[str] = []
     drops: dict[str, int] = {}
+    engine: Engine | None = None
+    recent: list[Timing] = []  # the last spoken messages, oldest first
+
+
+class Voices(msgspec.Struct, kw_only=True):
+    """``GET /api/voices``: the voice ids the daemon knows, the one in use and the config's default."""
+
+    voice: str
+    default: str
+    voices: list[str]
 
 
 class Queue(msgspec.Struct, kw_only=True):
@@ -167,7 +217,8 @@ class Result(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     ok: bool  # required, so it is always in the JSON
     changed: bool | None = None  # mute/unmute/block/unblock/skip: did anything change
-    count: int | None = None  # clear: removed; mute: queued messages purged
+    count: int | None = None  # clear: removed; mute, remove: queued messages purged
+    cut: bool | None = None  # remove: the message was being spoken and was cut off
     paused: bool | None = None
     voice: str | None = None
     nfe_step: int | None = None
@@ -209,18 +260,22 @@ class OverlayState(msgspec.Struct, kw_only=True):
 # ---------------------------------------------------------------------- utterances as shown
 
 
-def item_of(entry: Any, now_wall: float | None = None) -> Item:
-    """An utterance (or a queue entry holding one) as the API shows it."""
+def item_of(entry: Any, now_wall: float | None = None, priority: str = "", as_type: type[Item] = Item,
+            **extra: Any) -> Any:
+    """An utterance (or a queue entry holding one) as the API shows it;
+    ``priority``: its class, where ``entry`` is not a queue entry that has it
+    (``as_type`` :class:`Speaking` with ``extra`` its progress)."""
     utt: Utterance = getattr(entry, "utterance", entry)
     data = utterance_fields(utt)
     event = utt.event
     now_wall = time.time() if now_wall is None else now_wall
-    data["priority"] = utt.priority
+    data["priority"] = priority or (entry.priority if entry is not utt else "")
     data["age_s"] = round(max(0.0, now_wall - event.received_wall), 1) if event and event.received_wall else 0.0
     data["speak"] = utt.text
     if event is not None:  # the words the viewer wrote; ``speak`` is the text for speech
         data["text"] = event.text or utt.text
-    return msgspec.convert(data, Item)
+        data["currency"] = event.currency
+    return msgspec.convert({**data, **extra}, as_type)
 
 
 def overlay_item_of(entry: Any) -> OverlayItem:

@@ -8,6 +8,9 @@ Origin checks that keep web pages in the streamer's browser out.
   refused with 403 before the token is even looked at.
 * DNS rebinding (a hostile name that resolves to 127.0.0.1) is stopped by the
   Host check: only IP literals, ``localhost`` and configured names pass.
+* The panel page (``/panel``) holds the token only in its URL's fragment
+  (never sent to a server) and then in ``sessionStorage``; it sends it as
+  the bearer header, and on its event WebSocket as an offered subprotocol.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from ishowtts_live.control.protocol import TOKEN_FILE_NAME
+from ishowtts_live.control.protocol import TOKEN_FILE_NAME, WS_BEARER
 from ishowtts_live.errors import ConfigError
 from ishowtts_live.paths import APP_NAME, state_dir
 
@@ -79,6 +82,16 @@ def token_matches(header: str | None, token: str) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def websocket_bearer(protocols: str | None) -> str | None:
+    """An ``Authorization`` value from a WebSocket handshake's offered
+    subprotocols (``bearer.<token>``; see protocol.WS_BEARER), or None."""
+    for offered in (protocols or "").split(","):
+        offered = offered.strip()
+        if offered.startswith(WS_BEARER) and len(offered) > len(WS_BEARER):
+            return f"Bearer {offered[len(WS_BEARER):]}"
+    return None
 
 
 def host_name(host_header: str) -> str:

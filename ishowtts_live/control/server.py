@@ -2,9 +2,10 @@
 
 Routes call the daemon's :class:`~ishowtts_live.controls.Controls` and nothing else.
 One middleware guards them all, in this order: Host (DNS rebinding) → Origin
-(403) → bearer token (401, except for the public paths) → the daemon's phase
-(503 while it starts or stops, except for the routes that need no running
-stage) → body problems (400 naming the field, 413 over ``control.max_body_bytes``).
+(403) → bearer token (401, except for the public paths: the overlay and the
+panel's static files, which hold no secret) → the daemon's phase (503 while
+it starts or stops, except for the routes that need no running stage) → body
+problems (400 naming the field, 413 over ``control.max_body_bytes``).
 
 The daemon starts this server first, so ``/healthz`` and ``ctl status`` show
 the warm-up's progress instead of a refused connection, and stops it last.
@@ -32,7 +33,7 @@ from ishowtts_live.config.schema import ControlConfig
 from ishowtts_live.control import security
 from ishowtts_live.control.feeds import Feeds
 from ishowtts_live.control.protocol import (
-    BadBody, Error, NfeBody, Result, SayBody, TtsBody, UserBody, VoiceBody, WordBody, decode_body,
+    MAX_ID, BadBody, Error, NfeBody, Result, SayBody, TtsBody, UserBody, VoiceBody, WordBody, decode_body,
 )
 from ishowtts_live.errors import IshowttsError, ModerationConflict, VoiceError
 
@@ -41,25 +42,27 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-PUBLIC = frozenset({"/healthz", "/metrics"})  # plus /overlay and its files and feed
+PUBLIC = frozenset({"/healthz", "/metrics"})  # plus the pages below, their files and the overlay's feed
 STATIC = Path(__file__).with_name("static")
-OVERLAY_FILES = {"overlay.html": "text/html", "overlay.css": "text/css", "overlay.js": "text/javascript"}
+PAGES = ("overlay", "panel")  # /NAME serves static/NAME.html; /NAME/FILE its files
+STATIC_TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript"}
+STATIC_FILES = {f"{page}{ext}" for page in PAGES for ext in STATIC_TYPES}
 
 
 # Routes that answer before the stages run and while they stop; every other one is then 503.
-UNREADY = frozenset({"/healthz", "/metrics", "/api/status", "/api/events"})  # plus the overlay's
+UNREADY = frozenset({"/healthz", "/metrics", "/api/status", "/api/events"})  # plus the pages (overlay, panel)
 
 
 def is_public(path: str) -> bool:
-    return path in PUBLIC or _is_overlay(path)
+    return path in PUBLIC or _is_page(path)
 
 
 def works_unready(path: str) -> bool:
-    return path in UNREADY or _is_overlay(path)
+    return path in UNREADY or _is_page(path)
 
 
-def _is_overlay(path: str) -> bool:
-    return path == "/overlay" or path.startswith("/overlay/")
+def _is_page(path: str) -> bool:
+    return any(path == f"/{page}" or path.startswith(f"/{page}/") for page in PAGES)
 
 
 def error(status: int, field: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -125,12 +128,13 @@ class ControlServer:
         app.add_routes([
             get("/healthz", self.healthz), get("/metrics", self.metrics),
             get("/api/status", self.status), get("/api/queue", self.queue), get("/api/events", self.feeds.events),
+            get("/api/voices", self.voices), web.delete("/api/queue/{id:.+}", self.remove),
             post("/api/skip", self.skip), post("/api/pause", self.pause), post("/api/resume", self.resume),
             post("/api/clear", self.clear), post("/api/mute", self.mute), post("/api/unmute", self.unmute),
             post("/api/block", self.block), post("/api/unblock", self.unblock), post("/api/voice", self.voice),
             post("/api/nfe", self.nfe), post("/api/say", self.say), post("/api/tts", self.tts),
-            get("/overlay", self.overlay_page), get("/overlay/feed", self.feeds.overlay),
-            get("/overlay/{name}", self.overlay_file),
+            get("/overlay/feed", self.feeds.overlay),
+            *(get(f"/{page}", self.page) for page in PAGES), *(get(f"/{page}/{{name}}", self.page) for page in PAGES),
         ])
         return app
 
@@ -142,8 +146,7 @@ class ControlServer:
                                                  "(add it to control.allowed_hosts)")
         elif not security.origin_allowed(request.headers.get("Origin"), request.host, cfg.allowed_origins):
             response = error(403, "origin", "cross-origin requests are refused")
-        elif not is_public(request.path) and not security.token_matches(request.headers.get("Authorization"),
-                                                                          self.token):
+        elif not is_public(request.path) and not security.token_matches(_authorization(request), self.token):
             response = error(401, "authorization", f"missing or wrong bearer token (the daemon's token is in "
                              f"{self.token_path})", headers={"WWW-Authenticate": 'Bearer realm="ishowtts-live"'})
         elif ((why := self.controls.unavailable()) and not works_unready(request.path)
@@ -184,23 +187,22 @@ class ControlServer:
         return web.Response(body=self.controls.metrics_text(self.feeds.clients),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def overlay_page(self, request: web.Request) -> web.Response:
-        return self._static("overlay.html")
-
-    async def overlay_file(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if name not in OVERLAY_FILES:
+    async def page(self, request: web.Request) -> web.Response:
+        """``/overlay`` or ``/panel``, or one of its own files (nothing else from static/)."""
+        page = request.path.split("/")[1]
+        name = request.match_info.get("name", f"{page}.html")
+        if name not in STATIC_FILES or not name.startswith(f"{page}."):
             raise web.HTTPNotFound()
-        return self._static(name)
-
-    def _static(self, name: str) -> web.Response:
         headers = {
             "Cache-Control": "no-cache",
             "X-Content-Type-Options": "nosniff",
+            # nothing from elsewhere, no inline script, never inside another site's frame
             "Content-Security-Policy": "default-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
         }
-        return web.Response(body=(STATIC / name).read_bytes(), content_type=OVERLAY_FILES[name], charset="utf-8",
-                            headers=headers)
+        return web.Response(body=(STATIC / name).read_bytes(), content_type=STATIC_TYPES[Path(name).suffix],
+                            charset="utf-8", headers=headers)
 
     # ------------------------------------------------------------------ reading
 
@@ -209,6 +211,9 @@ class ControlServer:
 
     async def queue(self, request: web.Request) -> web.Response:
         return reply(self.controls.queued())
+
+    async def voices(self, request: web.Request) -> web.Response:
+        return reply(self.controls.voices())
 
     # ------------------------------------------------------------------ commands
 
@@ -222,6 +227,16 @@ class ControlServer:
     async def resume(self, request: web.Request) -> web.Response:
         self.controls.resume()
         return reply(Result(ok=True, paused=False))
+
+    async def remove(self, request: web.Request) -> web.Response:
+        """``DELETE /api/queue/{id}``: that one message out of the queue (or cut, if it is being spoken)."""
+        msg_id = _not_blank("id", request.match_info["id"])
+        if len(msg_id) > MAX_ID:
+            raise BadBody("id", f"longer than {MAX_ID} characters")
+        removed = self.controls.remove(msg_id)
+        if not (removed.purged or removed.cut):
+            return error(404, "id", f"no waiting or speaking message has id {msg_id!r} (spoken already?)")
+        return reply(Result(ok=True, count=removed.purged, cut=removed.cut))
 
     async def clear(self, request: web.Request) -> web.Response:
         return reply(Result(ok=True, count=self.controls.clear()))
@@ -294,6 +309,14 @@ class ControlServer:
             await self.controls.check_voice(voice)
         except VoiceError as exc:
             raise BadBody(field, str(exc)) from None
+
+
+def _authorization(request: web.Request) -> str | None:
+    """The bearer header, or for a WebSocket handshake the token offered as a subprotocol (browsers)."""
+    header = request.headers.get("Authorization")
+    if header is None and request.headers.get("Upgrade", "").lower() == "websocket":
+        return security.websocket_bearer(request.headers.get("Sec-WebSocket-Protocol"))
+    return header
 
 
 def _not_blank(field: str, value: str) -> str:

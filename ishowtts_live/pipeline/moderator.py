@@ -56,6 +56,17 @@ class Moderator:
         cut = self.playback.cut_if(selector.matches, reason)
         return Removed(len(purged), cut)
 
+    def remove_message(self, msg_id: str, by: str = "") -> Removed:
+        """One message out, by its utterance id or the platform's message id:
+        purged if it waits, cut if it is being spoken; its author stays unmuted."""
+        removed = self.remove(Selector(msg_id=msg_id), "removed")
+        self.metrics.moderation.labels("remove").inc()
+        log.info("message removed", target_msg=msg_id, purged=removed.purged, cut=removed.cut)
+        if removed.purged or removed.cut:
+            self.bus.publish("moderation", action="remove", target=msg_id, **({"by": by} if by else {}),
+                             purged=removed.purged, cut=removed.cut)
+        return removed
+
     # ------------------------------------------------------------ a moderator's changes
 
     def mute(self, user: str, by: str = "") -> Change:

@@ -24,6 +24,7 @@ from ishowtts_live.synth.protocol import AudioStream, Synthesizer, SynthRequest
 log = structlog.get_logger(__name__)
 
 STOPPING = ("shutdown", "forced")  # cut reasons that are the daemon stopping
+RECENT = 10  # spoken messages whose timings /api/status shows
 
 
 class Playback:
@@ -40,7 +41,11 @@ class Playback:
         self.recheck = recheck
         self.ahead = Ahead(queue, synth, prefetch, self._request, self._key, recheck, self._engine_busy)
         self.current: Utterance | None = None
+        self.current_since = 0.0  # monotonic: when the current message's turn came
         self.spoken = 0
+        # the last spoken messages' timings (audio_s, rtf, first_audio_s, latency_s), newest last
+        self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT)
+        self._first_audio: float | None = None
         self.outcomes: collections.Counter[str] = collections.Counter()  # spoken / skipped / failed
         self._cut = asyncio.Event()
         self._cut_reason = ""
@@ -87,6 +92,7 @@ class Playback:
                 self.queue.finished(utt, spoken=False)
                 return
             self.current, self._cut, self._cut_reason = utt, asyncio.Event(), ""
+            self.current_since, self._first_audio = time.monotonic(), None
             self._idle.clear()
             self.queue.started(utt)
             request = self._request(utt)
@@ -100,6 +106,7 @@ class Playback:
                     stream.when_done(self.ahead.schedule_prefetch)
                 self._stage(event, "synth_start")
                 self.bus.publish("speaking", **utterance_fields(utt))
+                stream.when_done(lambda: self._synthesized(utt, stream))
                 log.info("speaking", text=utt.text, voice=utt.voice or "default", ahead=early,
                          nfe_step=request.nfe_step, **({"speed": request.speed} if request.speed else {}))
                 if await self._play(stream, event):
@@ -124,6 +131,7 @@ class Playback:
             if self._cut.is_set():
                 break
             if first:
+                self._first_audio = time.monotonic()
                 self._stage(event, "first_audio")
                 first = False
             await self.sink.write(chunk.pcm)
@@ -147,12 +155,36 @@ class Playback:
         self.outcomes[outcome] += 1
         if outcome == "spoken":
             self.spoken += 1
-            audio_s, rtf = round(stats.audio_seconds, 2), round(stats.rtf or 0, 4)
-            log.info("spoken", audio_s=audio_s, rtf=rtf)
-            self.bus.publish("spoken", audio_s=audio_s, rtf=rtf, **utterance_fields(utt))
+            timing = self._timing(utt, stats)
+            self.recent.append({"id": utt.id, "user_name": utt.event.user_name if utt.event else "", **timing})
+            log.info("spoken", **timing)
+            self.bus.publish("spoken", **timing, **utterance_fields(utt))
         elif outcome == "skipped":
             log.info("skipped", reason=self._cut_reason)
             self.bus.publish("skipped", reason=self._cut_reason, **utterance_fields(utt))
+
+    def _timing(self, utt: Utterance, stats: Any) -> dict[str, float]:
+        """audio_s, rtf; first_audio_s: from its turn to its first block at the sink
+        (near 0 when it was synthesized ahead); latency_s: from receipt to that block."""
+        first = self._first_audio if self._first_audio is not None else time.monotonic()
+        event = utt.event
+        received = event.received_mono if event is not None and event.received_mono else self.current_since
+        return {"audio_s": round(stats.audio_seconds, 2), "rtf": round(stats.rtf or 0, 4),
+                "first_audio_s": round(max(0.0, first - self.current_since), 3),
+                "latency_s": round(max(0.0, first - received), 3)}
+
+    def _synthesized(self, utt: Utterance, stream: AudioStream) -> None:
+        """The message being spoken is wholly synthesized: its length is known (the panel's elapsed/length)."""
+        if self.current is utt and not stream.cancelled and not self._cut.is_set() and stream.stats.audio_seconds:
+            self.bus.publish("synthesized", id=utt.id, audio_s=round(stream.stats.audio_seconds, 2))
+
+    def progress(self) -> tuple[float, float, bool]:
+        """The current message: seconds since its turn came, seconds of audio
+        synthesized so far, and whether that is all of it."""
+        stream = self._stream
+        if self.current is None or stream is None:
+            return 0.0, 0.0, False
+        return time.monotonic() - self.current_since, stream.stats.audio_seconds, stream.done
 
     def _stage(self, event: ChatEvent | None, stage: str) -> None:
         if event is not None and event.received_mono:

@@ -90,6 +90,9 @@ class SourceStats:
     duplicates: int = 0
     parse_errors: int = 0
     last_error: str = ""
+    # connecting (first try) → connected (handshake done or chat read) → reconnecting (an outage,
+    # until a connection works again) …; stopped once closed
+    state: str = "connecting"
     drift: Drift = field(default_factory=lambda: Drift("?"))
 
     @property
@@ -154,6 +157,7 @@ class ReconnectingSource:
                             continue
                         if not delivered:
                             delivered = True
+                            self.stats.state = "connected"
                             self.backoff.reset()
                             if self._down_since is not None:
                                 log.info("chat source back", source=self.name, tries=self._down_tries,
@@ -163,11 +167,14 @@ class ReconnectingSource:
                         self.stats.drift.read()
                         yield item
             except asyncio.CancelledError:
+                self.stats.state = "stopped"
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure means "reconnect"
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if self._closed.is_set():
+                self.stats.state = "stopped"
                 return
+            self.stats.state = "reconnecting"
             delay = self.backoff.next_delay()
             self.delays.append(delay)
             self.stats.reconnects += 1
@@ -196,6 +203,12 @@ class ReconnectingSource:
 
     async def aclose(self) -> None:
         self._closed.set()
+        self.stats.state = "stopped"
+
+    def mark_connected(self) -> None:
+        """The platform accepted this connection (welcome, auth reply, a chat
+        page): a quiet room shows as connected before its first message."""
+        self.stats.state = "connected"
 
     # ------------------------------------------------------------------ drift
 

@@ -24,6 +24,8 @@ import msgspec
 import structlog
 
 from ishowtts_live.events import ChatEvent, ModerationEvent, SourceItem, UserFlags
+from ishowtts_live.sources.base import SourceStats
+from ishowtts_live.sources.drift import Drift
 
 log = structlog.get_logger(__name__)
 
@@ -141,8 +143,9 @@ class ReplaySource:
         self.speed = speed
         self.loop = loop
         self.name = f"replay:{self.path.name}"
-        self.errors = 0
-        self.sent = 0
+        # the same counters as a live source's, so `ctl status` shows what the
+        # replay handed on (received) and what it could not read (parse_errors)
+        self.stats = SourceStats(drift=Drift(self.name))
         self._closed = asyncio.Event()
 
     async def events(self) -> AsyncIterator[SourceItem]:
@@ -153,7 +156,7 @@ class ReplaySource:
             last_t = 0.0
             for parsed in read_log(self.path):
                 if isinstance(parsed, ReplayError):
-                    self.errors += 1
+                    self.stats.parse_errors += 1
                     log.warning("bad chat log line skipped", error=str(parsed))
                     continue
                 if self.speed > 0:
@@ -167,7 +170,8 @@ class ReplaySource:
                 item = parsed.item
                 if rounds and isinstance(item, ChatEvent):
                     item = msgspec.structs.replace(item, msg_id=f"{item.msg_id}#{rounds}", clock=item.clock + offset)
-                self.sent += 1
+                self.stats.received += 1
+                self.stats.drift.read()
                 yield item
                 await asyncio.sleep(0)  # a fast replay must not starve the loop
             if not self.loop:

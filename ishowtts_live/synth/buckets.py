@@ -6,14 +6,26 @@ allowed batch size, so that compiled kernels and captured CUDA graphs see a
 small fixed set of shapes. Padded frames are masked out of attention and the
 convolutions and trimmed afterwards, so padding changes neither the pace nor
 the sound (``tests/synth/test_fastpath.py``).
+
+Every padded length is a multiple of :data:`ALIGN` frames: the attention
+mask's last dimension is the length, and inductor's SDPA lowering on torch ≤
+2.5 needs it a multiple of 8 (the memory-efficient kernel's alignment).
 """
 
 from __future__ import annotations
 
+ALIGN = 8
+
+
+def aligned(frames: int) -> int:
+    """``frames`` rounded up to a multiple of :data:`ALIGN`."""
+    return -(-frames // ALIGN) * ALIGN
+
 
 def bucket_frames(buckets_s: list[float], sample_rate: int, hop: int) -> list[int]:
-    """Bucket lengths in mel frames, ascending, without duplicates."""
-    return sorted({max(1, round(s * sample_rate / hop)) for s in buckets_s})
+    """Bucket lengths in mel frames (each a multiple of :data:`ALIGN`),
+    ascending, without duplicates."""
+    return sorted({aligned(max(1, round(s * sample_rate / hop))) for s in buckets_s})
 
 
 def choose_bucket(total: int, buckets: list[int]) -> int | None:

@@ -7,6 +7,11 @@ model reads), :mod:`.streaming` (a message chunk by chunk), :mod:`.batching`
 :mod:`.fastpath` (buckets, batching and CUDA graphs). Not thread-safe by
 design: exactly one thread (the :mod:`.worker`) owns an engine and
 everything on its device.
+
+Longer than 400 lines because everything that touches the engine's device
+stays in one class: loading onto it, the eager path with its compile
+step-down, starting a batch with its out-of-memory retry, and vocoding on the
+side stream; the parts that do not need that state live in the modules above.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch
 from ishowtts_live import paths
 from ishowtts_live.config.loading import LoadedConfig
 from ishowtts_live.errors import SynthesisError
-from ishowtts_live.synth import batching, loading, prepared, sampler, streaming, voices, warmup
+from ishowtts_live.synth import batching, capture, loading, prepared, sampler, streaming, voices, warmup
 from ishowtts_live.synth.audiocache import AudioCache, CacheKey
 from ishowtts_live.synth.buckets import bucket_frames
 from ishowtts_live.synth.fastpath import FastSampler, Request
@@ -66,6 +71,7 @@ class F5Engine:
         self.cache = AudioCache(int(self.cfg.cache_mb * 2**20))
         self.vocoder_stream = None  # CUDA: vocoding overlaps the next chunk's sampling
         self._compile_mode = "off"
+        self._stepdowns = {"no-compile": 0}  # the eager sampler's (the fast path counts its own)
 
     # ------------------------------------------------------------------ loading
 
@@ -73,14 +79,19 @@ class F5Engine:
     def load(cls, loaded: LoadedConfig) -> F5Engine:
         cfg = loaded.config.engine
         device = loading.resolve_device(cfg.device)
-        dtype = loading.resolve_dtype(cfg.dtype, device)
         if device.type == "cpu":
             torch.set_num_threads(loading.cpu_threads(cfg.cpu_threads))
+        else:
+            # the loading thread is the engine thread: whatever defaults to
+            # "the current device" from here on means the configured one
+            torch.cuda.set_device(device)
         # compiled kernels outlive the process, so the next start compiles nothing (doctor shows where)
         kernels = paths.use_kernel_caches()
+        dtype = loading.resolve_dtype(cfg.dtype, device)
         t0 = time.perf_counter()
-        model, vocab_map, spec = loading.load_f5(cfg, device, dtype)
-        vocoder = loading.load_vocos(cfg, device, dtype)
+        with loading.device_scope(device):
+            model, vocab_map, spec = loading.load_f5(cfg, device, dtype)
+            vocoder = loading.load_vocos(cfg, device)
         log.info("engine loaded", model=cfg.model, device=str(device), dtype=str(dtype).removeprefix("torch."),
                  threads=torch.get_num_threads() if device.type == "cpu" else None,
                  kernel_cache=kernels["TORCHINDUCTOR_CACHE_DIR"], seconds=round(time.perf_counter() - t0, 2))
@@ -102,17 +113,21 @@ class F5Engine:
                 buckets=bucket_frames(cfg.buckets_s, self.sample_rate, self.hop),
                 max_batch=cfg.max_batch, compile_mode=mode, cuda_graphs=cfg.cuda_graphs,
             )
+            self.fast.allow(warmup.live_schedules(self))
             if self.device.type == "cuda":
-                self.vocoder_stream = torch.cuda.Stream(self.device)
+                self.vocoder_stream = vocoder_stream(self.device)
             log.info("fast path on", compile=mode, cuda_graphs=self.fast.cuda_graphs, buckets=len(self.fast.buckets),
                      max_batch=cfg.max_batch)
         else:
             self.compile(mode)
 
     def describe(self) -> dict:
-        """How this engine runs (for bench and doctor)."""
+        """How this engine runs now, step-downs included (for bench and doctor)."""
         return {
-            "compile": self._compile_mode,
+            "device": str(self.device),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "path": self.fast.path if self.fast else self._eager_path(),
+            "compile": self.fast.compile_mode if self.fast else self._compile_mode,
             "fast_path": "on" if self.fast else "off",
             "cuda_graphs": bool(self.fast and self.fast.cuda_graphs),
             "buckets": [round(b * self.hop / self.sample_rate, 2) for b in self.fast.buckets] if self.fast else [],
@@ -124,15 +139,45 @@ class F5Engine:
     def graph_captures(self) -> int:
         return self.fast.graph_captures if self.fast else 0
 
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Run-time figures for /metrics, by label: graph captures (at warm-up
+        and live), batches that ran outside the warmed shapes, step-downs."""
+        if self.fast is None:
+            return {"graph_captures": {}, "unwarmed_batches": {}, "stepdowns": dict(self._stepdowns)}
+        return {"graph_captures": dict(self.fast.captures), "unwarmed_batches": dict(self.fast.unwarmed),
+                "stepdowns": dict(self.fast.stepdowns)}
+
     def compile(self, mode: str) -> None:
         if mode == "auto":
             mode = "default" if self.device.type == "cuda" else "off"
         self._compile_mode = mode
         if mode == "off":
             return
-        for block in self.dit.transformer_blocks:
-            block.compile(mode=None if mode == "default" else mode, dynamic=True)
+        try:
+            for block in self.dit.transformer_blocks:
+                block.compile(mode=None if mode == "default" else mode, dynamic=True)
+        except Exception as exc:  # noqa: BLE001 - torch.compile refused outright (an unsupported Python)
+            self._uncompile(exc)
+            return
         log.info("compiled", mode=mode)
+
+    def _eager_path(self) -> str:
+        return "eager sampler" + (f", blocks compiled ({self._compile_mode})" if self._compile_mode != "off" else "")
+
+    def _set_compiled(self, calls: list) -> None:
+        for block, call in zip(self.dit.transformer_blocks, calls):
+            block._compiled_call_impl = call  # what nn.Module.compile() sets; None = the plain module
+
+    def _uncompile(self, cause: BaseException) -> None:
+        self._set_compiled([None] * len(self.dit.transformer_blocks))
+        self._uncompiled(cause)
+
+    def _uncompiled(self, cause: BaseException) -> None:
+        """The eager sampler's step-down, said once: one warning line."""
+        mode, self._compile_mode = self._compile_mode, "off"
+        self._stepdowns["no-compile"] += 1
+        log.warning(f"torch.compile ({mode}) failed; running the eager sampler uncompiled instead",
+                    cause=capture.describe_failure(cause))
 
     def prepared_voice(self, voice_id: str | None) -> PreparedVoice:
         """``voice_id`` (None or "" = voices.default) prepared, on first use if
@@ -214,11 +259,29 @@ class F5Engine:
         cond_mask = (torch.arange(total, device=self.device) < ref_len)[None, :, None]
         generator = torch.Generator(device=self.device).manual_seed(req.seed)
         noise = torch.randn(total, cond.shape[-1], generator=generator, device=self.device, dtype=self.dtype)[None]
-        mel = sampler.sample(
-            self.dit, cond, req.ids, noise,
-            steps=params.nfe_step, cfg_strength=params.cfg_strength,
-            sway_sampling_coef=params.sway_sampling_coef, cond_mask=cond_mask, cancel=cancel,
-        )
+
+        def run() -> torch.Tensor:
+            return sampler.sample(
+                self.dit, cond, req.ids, noise,
+                steps=params.nfe_step, cfg_strength=params.cfg_strength,
+                sway_sampling_coef=params.sway_sampling_coef, cond_mask=cond_mask, cancel=cancel,
+            )
+
+        if self._compile_mode == "off":
+            return run()[:, voice.ref_frames:, :]
+        try:
+            mel = run()
+        except (sampler.Cancelled, torch.cuda.OutOfMemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the compiler's failure, if uncompiled blocks do better
+            compiled = [block._compiled_call_impl for block in self.dit.transformer_blocks]
+            self._set_compiled([None] * len(compiled))
+            try:
+                mel = run()
+            except BaseException:
+                self._set_compiled(compiled)  # not the compiler's fault: this message's own error
+                raise
+            self._uncompiled(exc)
         return mel[:, voice.ref_frames:, :]
 
     @torch.inference_mode()
@@ -236,14 +299,13 @@ class F5Engine:
     @torch.inference_mode()
     def vocode(self, voice: PreparedVoice, mel: torch.Tensor) -> np.ndarray:
         """Mel (1 × frames × mels) → float32 waveform at the reference's loudness."""
-        return self._vocode_tensor(voice, mel).cpu().numpy()
+        with loading.device_scope(self.device):
+            return self._vocode_tensor(voice, mel).cpu().numpy()
 
     def _vocode_tensor(self, voice: PreparedVoice, mel: torch.Tensor) -> torch.Tensor:
-        """The Vocos backbone runs in the engine dtype (the mel already is: no
-        cast); its ISTFT head in fp32, since half-precision FFTs are not
-        supported everywhere."""
-        features = self.vocoder.backbone(mel.permute(0, 2, 1))
-        wave = self.vocoder.head(features.float())
+        """Vocos in fp32 (:func:`.loading.load_vocos`): the mel is widened
+        from the model dtype on the way in."""
+        wave = self.vocoder.decode(mel.permute(0, 2, 1).float())
         if voice.rms < TARGET_RMS:
             wave = wave * (voice.rms / TARGET_RMS)
         return wave.squeeze(0)
@@ -276,7 +338,11 @@ class F5Engine:
         """Begin synthesizing chunks that share NFE, cfg and sway: cached ones
         are answered from memory, the rest sampled as one batch and handed to
         the vocoder (on CUDA on its own stream, so the caller can start the
-        next chunk before this one's audio is fetched)."""
+        next chunk before this one's audio is fetched).
+
+        Out of GPU memory, a batch is tried again one chunk at a time; a chunk
+        that does not fit alone fails (its ``result()`` raises a one-line
+        SynthesisError) and the others go on."""
         keys = [self.cache_key(v, t, p) for v, t, p in items]
         pending: list[_Pending | None] = [None] * len(items)
         for i, key in enumerate(keys):
@@ -284,25 +350,43 @@ class F5Engine:
             if hit is not None:
                 pending[i] = _Pending(self, items[i][1], key, wave=hit)
         todo = [i for i, p in enumerate(pending) if p is None]
-        if todo:
+        if not todo:
+            return pending  # type: ignore[return-value]
+        with loading.device_scope(self.device):
             try:
-                with torch.inference_mode():
-                    mels = self.generate_mels([items[i] for i in todo], cancel)
-                    if self.fast is None:
-                        for i, mel in zip(todo, mels):
-                            if not bool(torch.isfinite(mel).all()):
-                                raise SynthesisError(
-                                    f"the model produced NaN for {items[i][1][:30]!r} "
-                                    f"(dtype {str(self.dtype).removeprefix('torch.')}); "
-                                    "try engine.dtype = 'bf16' or 'fp32'"
-                                )
-                    for i, mel in zip(todo, mels):
-                        pending[i] = self._vocode_async(items[i][0], items[i][1], keys[i], mel)
-            except torch.OutOfMemoryError:
+                self._start(items, keys, todo, pending, cancel)
+            except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError only exists from torch 2.5
                 self._release_memory()
-                longest = max(len(items[i][1]) for i in todo)
-                raise SynthesisError(f"out of GPU memory on a {longest}-character chunk; skipped it") from None
+                if len(todo) == 1:
+                    pending[todo[0]] = self._out_of_memory(items[todo[0]][1], 1)
+                    return pending  # type: ignore[return-value]
+                log.warning("out of GPU memory on a batch; trying its chunks one at a time", batch=len(todo))
+                for i in todo:
+                    try:
+                        self._start(items, keys, [i], pending, cancel)
+                    except torch.cuda.OutOfMemoryError:
+                        self._release_memory()
+                        pending[i] = self._out_of_memory(items[i][1], len(todo))
         return pending  # type: ignore[return-value]
+
+    def _start(self, items, keys, todo: list[int], pending: list, cancel) -> None:
+        with torch.inference_mode():
+            mels = self.generate_mels([items[i] for i in todo], cancel)
+            if self.fast is None:
+                for i, mel in zip(todo, mels):
+                    if not bool(torch.isfinite(mel).all()):
+                        raise SynthesisError(
+                            f"the model produced NaN for {items[i][1][:30]!r} "
+                            f"(dtype {str(self.dtype).removeprefix('torch.')}); "
+                            "try engine.dtype = 'bf16' or 'fp32'"
+                        )
+            for i, mel in zip(todo, mels):
+                pending[i] = self._vocode_async(items[i][0], items[i][1], keys[i], mel)
+
+    def _out_of_memory(self, text: str, batch: int) -> _Pending:
+        tried = "alone" if batch == 1 else f"alone, after a batch of {batch}"
+        return _Pending(self, text, None, error=SynthesisError(
+            f"out of GPU memory on a {len(text)}-character chunk ({tried}); skipped it"))
 
     def _vocode_async(self, voice: PreparedVoice, text: str, key: CacheKey, mel: torch.Tensor) -> _Pending:
         side = self.vocoder_stream
@@ -341,15 +425,18 @@ class F5Engine:
 
 
 class _Pending:
-    """A chunk whose audio is ready (cache, CPU) or still being fetched from
-    the GPU; ``result()`` checks it, caches it and returns it."""
+    """A chunk whose audio is ready (cache, CPU), still being fetched from
+    the GPU, or failed; ``result()`` checks it, caches it and returns it (or
+    raises the chunk's error)."""
 
-    def __init__(self, engine: F5Engine, text: str, key: CacheKey, *, wave: np.ndarray | None = None,
-                 host: torch.Tensor | None = None, done=None):
+    def __init__(self, engine: F5Engine, text: str, key: CacheKey | None, *, wave: np.ndarray | None = None,
+                 host: torch.Tensor | None = None, done=None, error: BaseException | None = None):
         self.engine, self.text, self.key = engine, text, key
-        self._wave, self._host, self._done = wave, host, done
+        self._wave, self._host, self._done, self._error = wave, host, done, error
 
     def result(self) -> np.ndarray:
+        if self._error is not None:
+            raise self._error
         if self._wave is None:
             self._done.synchronize()
             self._wave = self._host.numpy()
@@ -359,6 +446,17 @@ class _Pending:
         wave = self.engine._checked(self.text, self._wave, fused=self.engine.fast is not None)
         self.engine.cache.put(self.key, wave)
         return wave
+
+
+def vocoder_stream(device: torch.device):
+    """The vocoder's CUDA stream on ``device``, at the highest priority the
+    GPU offers: a chunk's audio (the first one above all) must not queue
+    behind the next chunk's sampling."""
+    try:
+        _least, highest = torch.cuda.Stream.priority_range()  # e.g. (0, -5): lower is more urgent
+    except Exception:  # noqa: BLE001 - an older torch: -1 is high priority on every one
+        highest = -1
+    return torch.cuda.Stream(device=device, priority=highest)
 
 
 def load_engine(loaded: LoadedConfig) -> F5Engine:

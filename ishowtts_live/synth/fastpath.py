@@ -22,14 +22,21 @@ for a GPU that is otherwise starved by ~1,000 kernel launches per step:
   replayed with a single launch; ``torch.compile`` (dynamic in length, so one
   compilation serves every bucket) fuses the kernels inside it.
 
-The attention processor of upstream's blocks expands a boolean mask to
-b×h×n×n; :class:`KeyMaskedAttention` does the same attention with a b×1×1×n
-additive bias so a 30 s bucket does not allocate gigabytes.
+Fail soft: when compiling or capturing fails (no Triton, no compiler, a GPU
+too old, memory running out during a capture), the sampler steps down — the
+compiled step back to the plain module, the graphs off — with one warning
+line naming the cause and what runs instead, and serves on. A shape outside
+the set warmed at start (a length past the largest bucket, an NFE no voice
+uses) runs without capture or compilation, so the set stays bounded and
+nothing is built while chat is being read; both are counted for /metrics.
+
+Every CUDA call names the sampler's device, so ``cuda:1`` is honoured.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -38,6 +45,9 @@ import torch
 import torch.nn.functional as F
 
 from ishowtts_live.synth import buckets as bk
+from ishowtts_live.synth.capture import LoopGraph, describe_failure
+from ishowtts_live.synth.loading import device_scope
+from ishowtts_live.synth.masking import install_key_masking
 from ishowtts_live.synth.sampler import CFG_OFF, Cancelled, timesteps
 
 log = structlog.get_logger(__name__)
@@ -52,52 +62,6 @@ class Request:
     ref_frames: int  # where the kept output starts (upstream's ref_audio_len)
     total: int  # reference + generated frames, unpadded
     seed: int
-
-
-class KeyMaskedAttention:
-    """Upstream's torch-backend attention with padded keys masked by a
-    broadcast additive bias. Without a mask it hands over to the original
-    processor, so the eager path is untouched."""
-
-    def __init__(self, original):
-        self.original = original
-
-    def __call__(self, attn, x: torch.Tensor, mask: torch.Tensor | None = None, rope=None) -> torch.Tensor:
-        if mask is None:
-            return self.original(attn, x, mask=None, rope=rope)
-        from x_transformers.x_transformers import apply_rotary_pos_emb
-
-        b = x.shape[0]
-        q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
-        head_dim = k.shape[-1] // attn.heads
-        q, k, v = (t.view(b, -1, attn.heads, head_dim).transpose(1, 2) for t in (q, k, v))
-        if attn.q_norm is not None:
-            q = attn.q_norm(q)
-        if attn.k_norm is not None:
-            k = attn.k_norm(k)
-        if rope is not None:
-            freqs, xpos = rope
-            q = apply_rotary_pos_emb(q, freqs, xpos if xpos is not None else 1.0)
-            k = apply_rotary_pos_emb(k, freqs, xpos**-1.0 if xpos is not None else 1.0)
-        bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device)
-        bias = bias.masked_fill(~mask, torch.finfo(q.dtype).min)[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        out = out.transpose(1, 2).reshape(b, -1, attn.heads * head_dim).to(q.dtype)
-        out = attn.to_out[1](attn.to_out[0](out))
-        return out.masked_fill(~mask[..., None], 0.0)
-
-
-def install_key_masking(dit: torch.nn.Module) -> None:
-    """Make every block honour a length mask: our processor where upstream's
-    is the plain torch one, upstream's own masking otherwise."""
-    for block in dit.transformer_blocks:
-        proc = block.attn.processor
-        if isinstance(proc, KeyMaskedAttention):
-            continue
-        if getattr(proc, "attn_backend", "torch") == "torch" and getattr(proc, "pe_attn_head", None) is None:
-            block.attn.processor = KeyMaskedAttention(proc)
-        else:
-            proc.attn_mask_enabled = True
 
 
 class Velocity(torch.nn.Module):
@@ -143,30 +107,7 @@ class Batch:
     requests: list[Request]
 
 
-class _LoopGraph:
-    """The whole Euler loop for one shape, captured once, replayed per batch."""
-
-    def __init__(self, run: Callable[..., torch.Tensor], like: Batch, pool):
-        self.x0 = torch.zeros_like(like.x0)
-        self.const = torch.zeros_like(like.const)
-        self.mask = torch.ones_like(like.mask)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # compile, autotune and allocate outside the capture
-            for _ in range(2):
-                run(self.x0, self.const, self.mask)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=pool):
-            self.out = run(self.x0, self.const, self.mask)
-
-    def replay(self, batch: Batch) -> torch.Tensor:
-        self.x0.copy_(batch.x0)
-        self.const.copy_(batch.const)
-        self.mask.copy_(batch.mask)
-        self.graph.replay()
-        # graphs share one memory pool: take the result out before another replays
-        return self.out.clone()
+_BUILD_FAILED = {"graphs": "CUDA graph capture failed", "compile": "torch.compile ({mode}) failed"}
 
 
 class FastSampler:
@@ -182,23 +123,79 @@ class FastSampler:
         install_key_masking(dit)
         self.velocity_module = Velocity(dit).to(device)
         self.velocity: Callable[..., torch.Tensor] = self.velocity_module
+        self._schedules: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._ropes: dict[int, tuple] = {}
+        self._graphs: dict[tuple, LoopGraph] = {}
+        self._pool = torch.cuda.graph_pool_handle() if self.cuda_graphs else None
+        # (steps, cfg, sway) that get graphs; None = any (until the engine says which)
+        self.allowed: set[tuple] | None = None
+        self.warming = False
+        self.captures = {"warmup": 0, "live": 0}
+        # keys made up front: /metrics reads these from another thread, so they never grow
+        self.unwarmed = Counter({"compiled": 0, "eager": 0})  # batches outside the warmed shapes, by what ran them
+        self.stepdowns = Counter({"no-graphs": 0, "no-compile": 0})
         if compile_mode != "off":
             mode = compile_mode
             if self.cuda_graphs and mode == "max-autotune":
                 mode = "max-autotune-no-cudagraphs"  # our own graphs wrap the loop
-            # dynamic in the length: one compilation serves every bucket
-            self.velocity = torch.compile(self.velocity_module, mode=None if mode == "default" else mode,
-                                          dynamic=True)
-        self._schedules: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._ropes: dict[int, tuple] = {}
-        self._graphs: dict[tuple, _LoopGraph] = {}
-        self._pool = torch.cuda.graph_pool_handle() if self.cuda_graphs else None
-        self.graph_captures = 0
+            try:
+                # dynamic in the length: one compilation serves every bucket
+                self.velocity = torch.compile(self.velocity_module, mode=None if mode == "default" else mode,
+                                              dynamic=True)
+            except Exception as exc:  # noqa: BLE001 - refused outright (e.g. an unsupported Python)
+                self.step_down("compile", exc)
+
+    @property
+    def graph_captures(self) -> int:
+        return self.captures["warmup"] + self.captures["live"]
+
+    @property
+    def path(self) -> str:
+        """What runs now, in words (logs, doctor, bench)."""
+        parts = []
+        if self.compile_mode != "off":
+            parts.append(f"torch.compile ({self.compile_mode})")
+        if self.cuda_graphs:
+            parts.append("CUDA graphs")
+        return "fast path, " + (" + ".join(parts) if parts else "eager (no compile, no CUDA graphs)")
+
+    def allow(self, schedules) -> None:
+        """Give graphs to these (steps, cfg, sway) schedules (the voices' and
+        the backlog's); other ones run compiled, without capture."""
+        self.allowed = (self.allowed or set()) | {tuple(s) for s in schedules}
+
+    def step_down(self, what: str, cause: BaseException) -> None:
+        """``what`` ("graphs" or "compile") could not be built: turn it off,
+        say so in one warning line, and let the caller run on without it."""
+        mode = self.compile_mode
+        if what == "graphs":
+            if not self.cuda_graphs:
+                return
+            self.cuda_graphs = False
+            self._graphs.clear()
+            self._pool = None
+            torch.cuda.empty_cache()  # what the failed capture held
+            to = "no-graphs"
+        else:
+            if self.compile_mode == "off":
+                return
+            self.compile_mode = "off"
+            self.velocity = self.velocity_module
+            to = "no-compile"
+        self.stepdowns[to] += 1
+        log.warning(f"{_BUILD_FAILED[what].format(mode=mode)}; running {self.path} instead",
+                    cause=describe_failure(cause))
 
     # ------------------------------------------------------------------ shapes
 
     def length_for(self, total: int) -> int:
-        return bk.choose_bucket(total, self.buckets) or total
+        """The bucket that holds ``total`` frames; past the largest, the
+        length itself rounded up to the alignment (still masked)."""
+        return bk.choose_bucket(total, self.buckets) or bk.aligned(total)
+
+    def warmable(self, batch: int, length: int) -> bool:
+        """A shape the warm-up covers: a bucket length, an allowed batch size."""
+        return length in self.buckets and batch in bk.batch_sizes(self.max_batch)
 
     def _schedule(self, steps: int, sway: float | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(time embedding of every step, step sizes), once per schedule."""
@@ -262,7 +259,7 @@ class FastSampler:
     # ------------------------------------------------------------------ sampling
 
     def _integrate(self, x: torch.Tensor, const: torch.Tensor, mask: torch.Tensor, *, steps: int, cfg: float,
-                   guided: bool, sway: float | None, length: int,
+                   guided: bool, sway: float | None, length: int, velocity: Callable[..., torch.Tensor],
                    cancel: Any = None) -> torch.Tensor:
         time_table, dt = self._schedule(steps, sway)
         rope = self._rope(length)
@@ -270,7 +267,7 @@ class FastSampler:
         for i in range(steps):
             if cancel is not None and cancel.is_set():
                 raise Cancelled
-            out = self.velocity(x, time_table[i].expand(rows, -1), const, mask, rope)
+            out = velocity(x, time_table[i].expand(rows, -1), const, mask, rope)
             if guided:
                 pred, null = out.chunk(2)
                 out = pred + (pred - null) * cfg
@@ -282,36 +279,73 @@ class FastSampler:
         """Mels (1 × frames × mels each, reference frames cut as upstream
         does) for requests that share steps, cfg and sway."""
         guided = cfg_strength >= CFG_OFF
-        batch = self.prepare(requests, guided)
-        length = batch.x0.shape[1]
-        if cancel is not None and cancel.is_set():
-            raise Cancelled
-        if self.cuda_graphs:
-            x = self._graph(batch, steps, cfg_strength, guided, sway).replay(batch)
-        else:
-            x = self._integrate(batch.x0, batch.const, batch.mask, steps=steps, cfg=cfg_strength, guided=guided,
-                                sway=sway, length=length, cancel=cancel)
-        x = torch.where(batch.cond_mask, batch.cond, x)
+        with device_scope(self.device):
+            batch = self.prepare(requests, guided)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled
+            x = self._loop(batch, steps, cfg_strength, guided, sway, cancel)
+            x = torch.where(batch.cond_mask, batch.cond, x)
         return [x[i: i + 1, r.ref_frames: r.total] for i, r in enumerate(requests)]
 
-    def _graph(self, batch: Batch, steps: int, cfg: float, guided: bool, sway: float | None) -> _LoopGraph:
-        key = (batch.x0.shape[0], batch.x0.shape[1], steps, cfg, guided, sway)
-        graph = self._graphs.get(key)
-        if graph is None:
-            length = batch.x0.shape[1]
-            self._schedule(steps, sway)  # cached tensors are made outside the capture
-            self._rope(length)
+    def _loop(self, batch: Batch, steps: int, cfg: float, guided: bool, sway: float | None,
+              cancel: Any) -> torch.Tensor:
+        """The Euler loop for a batch: a graph replay when its shape has one,
+        else compiled, else (outside the warmed shapes) the plain module."""
+        size, length = batch.x0.shape[0], batch.x0.shape[1]
+        warm = self.warmable(size, length)
+        if self.cuda_graphs and warm and (self.allowed is None or (steps, cfg, sway) in self.allowed):
+            key = (size, length, steps, cfg, guided, sway)
+            graph = self._graphs.get(key)
+            if graph is not None:
+                return graph.replay(batch)
+            # compile (or step down from it) outside any capture; this batch is served by that run
+            out = self._plain(batch, steps, cfg, guided, sway, cancel, compiled=True)
+            self._capture(key, batch)
+            return out
+        if not warm and (self.cuda_graphs or self.compile_mode != "off"):
+            self.unwarmed["eager"] += 1
+        elif self.cuda_graphs:
+            self.unwarmed["compiled" if self.compile_mode != "off" else "eager"] += 1
+        return self._plain(batch, steps, cfg, guided, sway, cancel, compiled=warm)
 
-            def run(x0, const, mask):
-                return self._integrate(x0, const, mask, steps=steps, cfg=cfg, guided=guided, sway=sway,
-                                       length=length)
+    def _plain(self, batch: Batch, steps: int, cfg: float, guided: bool, sway: float | None, cancel: Any,
+               compiled: bool) -> torch.Tensor:
+        """The loop without a graph; compiled when asked and available. A
+        compiled loop that raises is run once more uncompiled: if that works,
+        the compiler was at fault and compilation steps down; if not, the
+        error is this batch's own (out of memory, …) and is raised as is."""
+        run = lambda velocity: self._integrate(  # noqa: E731
+            batch.x0, batch.const, batch.mask, steps=steps, cfg=cfg, guided=guided, sway=sway,
+            length=batch.x0.shape[1], velocity=velocity, cancel=cancel)
+        if not compiled or self.velocity is self.velocity_module:
+            return run(self.velocity_module)
+        try:
+            return run(self.velocity)
+        except (Cancelled, torch.cuda.OutOfMemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the compiler's, if the plain module does better
+            out = run(self.velocity_module)
+            self.step_down("compile", exc)
+            return out
 
-            t0 = time.perf_counter()
-            graph = self._graphs[key] = _LoopGraph(run, batch, self._pool)
-            self.graph_captures += 1
-            log.debug("captured a CUDA graph", batch=key[0], frames=key[1], steps=steps,
-                      seconds=round(time.perf_counter() - t0, 2))
-        return graph
+    def _capture(self, key: tuple, batch: Batch) -> None:
+        size, length, steps, cfg, guided, sway = key
+        self._schedule(steps, sway)  # cached tensors are made outside the capture
+        self._rope(length)
+
+        def run(x0, const, mask):
+            return self._integrate(x0, const, mask, steps=steps, cfg=cfg, guided=guided, sway=sway,
+                                   length=length, velocity=self.velocity)
+
+        t0 = time.perf_counter()
+        try:
+            self._graphs[key] = LoopGraph(run, batch, self._pool, self.device)
+        except Exception as exc:  # noqa: BLE001 - out of memory, an op that cannot be captured, …
+            self.step_down("graphs", exc)
+            return
+        self.captures["warmup" if self.warming else "live"] += 1
+        log.debug("captured a CUDA graph", batch=size, frames=length, steps=steps, live=not self.warming,
+                  seconds=round(time.perf_counter() - t0, 2))
 
     # ------------------------------------------------------------------ warm-up
 
@@ -320,7 +354,7 @@ class FastSampler:
         lengths = [b for b in self.buckets if b > reference.mel.shape[1]]
         sizes = bk.batch_sizes(self.max_batch)
         plan = [(1, L) for L in lengths]
-        if self.cuda_graphs:
+        if self.cuda_graphs or self.compile_mode == "reduce-overhead":
             plan += [(n, L) for n in sizes[1:] for L in lengths]
         elif len(sizes) > 1 and lengths:
             plan += [(sizes[1], lengths[0])]  # batched rows compile once for every length
@@ -328,15 +362,22 @@ class FastSampler:
 
     def warmup(self, reference: Request, *, steps: int, cfg_strength: float, sway: float | None,
                progress: Callable[[int, int, str], None] | None = None) -> int:
-        """Run every bucket that a message in this voice can land in (and,
-        batched, every batch size where graphs are captured, one bucket
-        otherwise), so that no compilation or capture happens while chat is
-        being read. Returns the number of shapes visited."""
+        """Run every shape a message in this voice can take live, so that no
+        compilation or capture happens while chat is being read: every
+        bucket, at every batch size where shapes are captured (our graphs,
+        or torch's own under ``reduce-overhead``), at one batched shape
+        otherwise (dynamic compilation covers the rest). Returns the number
+        of shapes visited."""
+        self.allow([(steps, cfg_strength, sway)])
         plan = self.warmup_plan(reference)
-        for i, (n, length) in enumerate(plan, 1):
-            if progress is not None:
-                progress(i, len(plan), f"batch {n}, {length} frames")
-            req = Request(mel=reference.mel, ids=reference.ids, ref_frames=reference.ref_frames,
-                          total=length, seed=0)
-            self.sample([req] * n, steps=steps, cfg_strength=cfg_strength, sway=sway)
+        self.warming = True
+        try:
+            for i, (n, length) in enumerate(plan, 1):
+                if progress is not None:
+                    progress(i, len(plan), f"batch {n}, {length} frames")
+                req = Request(mel=reference.mel, ids=reference.ids, ref_frames=reference.ref_frames,
+                              total=length, seed=0)
+                self.sample([req] * n, steps=steps, cfg_strength=cfg_strength, sway=sway)
+        finally:
+            self.warming = False
         return len(plan)

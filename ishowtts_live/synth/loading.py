@@ -14,14 +14,18 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
+import structlog
 import torch
 
 from ishowtts_live.config.schema import EngineConfig
-from ishowtts_live.errors import EngineError
+from ishowtts_live.errors import ConfigError, EngineError
+from ishowtts_live.synth import plan
 from ishowtts_live.synth.hub import HUB_CHECKPOINTS, HUB_PREFIX, VOCOS_HUB, fetch, first_line
 from ishowtts_live.synth.resources import default_vocab_path, package_dir
+
+log = structlog.get_logger(__name__)
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -44,13 +48,58 @@ class ModelSpec:
         return int(self.mel["hop_length"])
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, driver_markers: Iterable[str] = plan.DRIVER_MARKERS) -> torch.device:
+    """``engine.device`` as a torch device. ``"cuda"``/``"cuda:N"`` that torch
+    cannot see is a configuration error (exit 78: restarting cannot fix it);
+    ``"auto"`` falls back to the CPU, with one warning line when an NVIDIA
+    driver is loaded all the same (a service started before the device nodes
+    existed, a CPU-only torch), since that is almost never what was meant."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise EngineError(f"engine.device is {name!r} but torch sees no CUDA GPU (torch {torch.__version__})")
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        driver = plan.loaded_driver(driver_markers)
+        if driver is not None:
+            log.warning("an NVIDIA driver is loaded but torch sees no GPU; synthesis runs on the CPU (slow)",
+                        driver=driver, cause=why_no_cuda(),
+                        hint="see ishowtts-live doctor; a service may have started before /dev/nvidia* existed")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"engine.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
+    if device.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
+        raise ConfigError(f"engine.device: {name!r}, but torch sees no CUDA GPU ({why_no_cuda()}); "
+                          "set engine.device = \"auto\" to run on the CPU")
+    count = torch.cuda.device_count()
+    if device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    if device.index >= count:
+        raise ConfigError(f"engine.device: {name!r}, but torch sees {count} GPU(s) "
+                          f"({', '.join(f'cuda:{i}' for i in range(count))})")
     return device
+
+
+def why_no_cuda() -> str:
+    """One line: why torch has no CUDA device here."""
+    if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+        return f"torch {torch.__version__} is built without CUDA"
+    try:
+        torch.cuda.init()
+    except Exception as exc:  # noqa: BLE001 - torch's own reason is the answer
+        return first_line(exc)
+    return "torch.cuda.is_available() is False"
+
+
+def device_scope(device: torch.device):
+    """A context in which ``device`` is the current CUDA device, so that
+    streams, events, pinned copies, compiled kernels and graph captures that
+    default to "the current device" land on the engine's (``cuda:1`` too);
+    nothing on the CPU."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.cuda.device(device)
 
 
 def cpu_threads(configured: int) -> int:
@@ -66,12 +115,46 @@ def cpu_threads(configured: int) -> int:
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    dtype = DTYPES[name]
-    if device.type == "cpu" and dtype == torch.float16:
+    """``engine.dtype`` for this device (:func:`.plan.choose_precision`): fp16
+    where the GPU runs it fast, bf16 only where native, fp32 otherwise; one
+    line says which and why (a warning when the configured one cannot run)."""
+    if device.type == "cpu" and name == "fp16":
         raise EngineError("engine.dtype 'fp16' needs a GPU; use 'fp32' (or 'bf16') on the CPU")
-    return dtype
+    capability, native = None, False
+    if device.type == "cuda":
+        capability = torch.cuda.get_device_capability(device)
+        native = bf16_native(device)
+    choice = plan.choose_precision(name, device.type, capability, native)
+    (log.warning if choice.stepped_down else log.info)("precision", dtype=choice.dtype, reason=choice.reason)
+    return DTYPES[choice.dtype]
+
+
+def bf16_native(device: torch.device) -> bool:
+    """torch's word on native bf16 (not emulated) for this GPU."""
+    with device_scope(device):
+        try:
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        except TypeError:  # a torch without the argument counts native support only
+            return bool(torch.cuda.is_bf16_supported())
+
+
+def keep_rotary_fp32(dit: torch.nn.Module) -> None:
+    """Rotary frequencies in fp32, whatever the model dtype: upstream's loader
+    casts the whole model, and positions × frequencies in half precision are
+    off by radians at the far end of a 30 s sequence (fp16 cannot even hold
+    every position above 2048). The buffer is rebuilt from its definition,
+    since the loaded one was already rounded."""
+    rotary = getattr(dit, "rotary_embed", None)
+    inv_freq = getattr(rotary, "inv_freq", None)
+    if inv_freq is None or inv_freq.dtype == torch.float32:
+        return
+    dim = inv_freq.shape[0] * 2
+    exact = 1.0 / (10000 ** (torch.arange(0, dim, 2, dtype=torch.float32, device=inv_freq.device) / dim))
+    # a rotary base other than upstream's default would not match: keep its own values, widened
+    if torch.allclose(exact.to(inv_freq.dtype).float(), inv_freq.float(), rtol=1e-2, atol=0):
+        rotary.inv_freq = exact
+    else:
+        rotary.inv_freq = inv_freq.float()
 
 
 def model_spec(name: str, arch_overrides: dict[str, Any]) -> ModelSpec:
@@ -156,6 +239,7 @@ def load_f5(engine: EngineConfig, device: torch.device, dtype: torch.dtype) -> t
     except Exception as exc:  # torch.load of a damaged .pt raises pickle/zip errors of many kinds
         raise EngineError(f"engine.checkpoint: cannot load {ckpt}: {type(exc).__name__}: {first_line(exc)}") from None
     model.eval().requires_grad_(False)
+    keep_rotary_fp32(model.transformer)
     return model, vocab_map, spec
 
 
@@ -165,10 +249,12 @@ def _arch_overrides(engine: EngineConfig) -> dict[str, Any]:
     return {k: v for k, v in msgspec.structs.asdict(engine.arch).items() if v is not None}
 
 
-def load_vocos(engine: EngineConfig, device: torch.device, dtype: torch.dtype):
+def load_vocos(engine: EngineConfig, device: torch.device):
     """Vocos through f5-tts's ``load_vocoder``: a local folder (config.yaml +
-    pytorch_model.bin) or the hub default. The backbone runs in ``dtype``; the
-    ISTFT head stays fp32 (see :mod:`.engine`)."""
+    pytorch_model.bin) or the hub default. It stays in fp32 whatever the
+    model's dtype, as upstream runs it: its share of the time is small, and
+    what fp16 would save is to be measured on a GPU before it is offered
+    (tests/gpu/run)."""
     from f5_tts.infer.utils_infer import load_vocoder
 
     local = engine.vocoder if engine.vocoder and not engine.vocoder.startswith(HUB_PREFIX) else ""
@@ -192,5 +278,4 @@ def load_vocos(engine: EngineConfig, device: torch.device, dtype: torch.dtype):
     except Exception as exc:
         raise EngineError(f"engine.vocoder: cannot load {local or VOCOS_HUB}: {type(exc).__name__}: {first_line(exc)}") from None
     vocos.eval().requires_grad_(False)
-    vocos.backbone.to(dtype)
     return vocos

@@ -63,6 +63,13 @@ class LocalSynthesizer:
             return SynthHealth("unavailable", "the engine thread has stopped")
         return SynthHealth("starting" if self._state == "starting" else "stopped")
 
+    def counters(self) -> dict[str, dict[str, int]]:
+        """The engine's run-time figures for /metrics (graph captures, unwarmed
+        batches, step-downs); read from the loop while the engine thread runs:
+        plain counters whose keys never change."""
+        counters = getattr(self.engine, "counters", None)
+        return counters() if counters is not None else {}
+
     async def prepare_voice(self, voice: str | None) -> str:
         return await self.thread.call(lambda engine: engine.prepared_voice(voice).id)
 

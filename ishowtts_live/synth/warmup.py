@@ -3,9 +3,11 @@ one: every voice prepared, every shape a message can take compiled and
 captured (fast path), and one short phrase spoken end to end.
 
 Shapes: every bucket longer than the shortest reference, for each distinct
-(NFE, cfg) the voices ask for and the backlog's NFE floor. A voice that
-cannot be prepared is reported and left out: the messages routed to it fail
-one by one, with that error."""
+(NFE, cfg) the voices ask for and the backlog's NFE floor — exactly the set
+the fast path gives graphs to (:func:`live_schedules`), so warm-up and live
+traffic agree and the set of graphs is bounded. A voice that cannot be
+prepared is reported and left out: the messages routed to it fail one by
+one, with that error."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import structlog
 import torch
 
 from ishowtts_live.errors import VoiceError
-from ishowtts_live.synth import sampler, voices
+from ishowtts_live.synth import loading, sampler, voices
 
 if TYPE_CHECKING:
     from ishowtts_live.synth.engine import F5Engine
@@ -32,6 +34,11 @@ def warm_up(engine: F5Engine, voice_id: str | None = None,
     """Returns the seconds it took. ``progress(step, steps, what)`` is called
     (on the engine thread) as each step begins: every shape the fast path
     compiles and captures, for each (NFE, cfg) warmed, then the phrase."""
+    with loading.device_scope(engine.device):
+        return _warm_up(engine, voice_id, progress)
+
+
+def _warm_up(engine: F5Engine, voice_id: str | None, progress: Callable[[int, int, str], None] | None) -> float:
     t0 = time.perf_counter()
     voice = engine.prepared_voice(voice_id)
     params = engine.params(voice, seed=0)
@@ -87,14 +94,35 @@ def warm_schedules(engine: F5Engine, ready: list[PreparedVoice]) -> list[tuple[i
     backlog's NFE floor; compiled kernels do not depend on the step count,
     so without graphs one pair with guidance and one without."""
     graphs = engine.fast is not None and engine.fast.cuda_graphs
-    backlog = engine.loaded.config.backlog
     pairs: dict[tuple, tuple[int, float]] = {}
-    for v in ready:
-        p = engine.params(v)
-        steps = [p.nfe_step]
-        if graphs and backlog.enabled and backlog.nfe_floor < p.nfe_step:
-            steps.append(backlog.nfe_floor)
-        for n in steps:
-            key = (n, p.cfg_strength) if graphs else (p.cfg_strength >= sampler.CFG_OFF,)
-            pairs.setdefault(key, (n, p.cfg_strength))
+    for steps, cfg_strength in _pairs(engine, [v.voice.spec for v in ready]):
+        key = (steps, cfg_strength) if graphs else (cfg_strength >= sampler.CFG_OFF,)
+        pairs.setdefault(key, (steps, cfg_strength))
     return list(pairs.values())
+
+
+def live_schedules(engine: F5Engine) -> list[tuple[int, float, float]]:
+    """(NFE, cfg, sway) of every voice in voices.dir (read from voice.toml,
+    nothing prepared) and the backlog's floor: the schedules that get CUDA
+    graphs. Another NFE at run time (``ctl nfe``, an /api/tts request) runs
+    compiled without a graph instead of capturing one mid-stream."""
+    specs = [voices.VoiceSpec(audio="", text="")]  # the engine's own settings, whatever the voices say
+    for voice_id, toml_path in voices.discover(engine.loaded.config.voices.dir).items():
+        try:
+            specs.append(voices.load_voice(voice_id, toml_path).spec)
+        except VoiceError:
+            continue  # reported when it is prepared
+    sway = engine.cfg.sway_sampling_coef
+    return [(steps, cfg_strength, sway) for steps, cfg_strength in _pairs(engine, specs)]
+
+
+def _pairs(engine: F5Engine, specs: list[voices.VoiceSpec]) -> list[tuple[int, float]]:
+    """Each voice's (NFE, cfg) and, where the backlog lowers NFE, its floor."""
+    cfg, backlog = engine.cfg, engine.loaded.config.backlog
+    out: list[tuple[int, float]] = []
+    for spec in specs:
+        nfe = spec.nfe_step if spec.nfe_step is not None else cfg.nfe_step
+        cfg_strength = spec.cfg_strength if spec.cfg_strength is not None else cfg.cfg_strength
+        steps = [nfe] + ([backlog.nfe_floor] if backlog.enabled and backlog.nfe_floor < nfe else [])
+        out += [(n, cfg_strength) for n in steps if (n, cfg_strength) not in out]
+    return out

@@ -11,7 +11,7 @@ from ishowtts_live.compat import tomllib
 from ishowtts_live.config import load_config, show_config
 from ishowtts_live.config.loading import MASK, _walk_marked, parse_override, validate_table
 from ishowtts_live.config.schema import Config, SecretStr, Section
-from ishowtts_live.errors import EXIT_CONFIG, ConfigError
+from ishowtts_live.errors import EXIT_CONFIG, ConfigError, UsageError
 from tests import kit
 
 SHIPPED = kit.ROOT / "config" / "ishowtts.toml"
@@ -141,8 +141,26 @@ def test_overrides_apply_and_are_validated():
     loaded = load_config(str(SHIPPED), ["engine.nfe_step=16", "engine.arch.depth=4"])
     assert loaded.config.engine.nfe_step == 16 and loaded.config.engine.arch.depth == 4
     with pytest.raises(ConfigError) as info:
-        load_config(str(SHIPPED), ["engine.nfe_step=many", "oops"])
-    assert "--set 'oops': expected section.key=value" in info.value.problems
+        load_config(str(SHIPPED), ["engine.nfe_step=many", "engine.arch.depth=4"])
+    assert info.value.problems == ["-o engine.nfe_step=many: expected int, got str"]
+
+
+def test_a_bad_override_is_named_as_typed_not_against_the_file(tmp_path):
+    """A problem in a value set by -o names that -o, not the config file that
+    does not set it; the file's own problems still name the file."""
+    path = tmp_path / "ishowtts.toml"
+    path.write_text("[engine]\nnfe_stepp = 7\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path), ["engine.nfe_step=abc", "voices=3"])
+    assert info.value.problems == [f"{path}: engine.nfe_stepp: unknown key (did you mean 'nfe_step'?)",
+                                   "-o engine.nfe_step=abc: expected int, got str",
+                                   "-o voices=3: expected a table, got int"]
+
+
+def test_a_malformed_override_is_a_usage_error():
+    """`-o nosuch` (no key=value) is a usage error (exit 2), not a config error (78)."""
+    with pytest.raises(UsageError, match="--set 'nosuch': expected section.key=value"):
+        load_config(None, ["nosuch"])
 
 
 def test_show_prints_effective_toml():

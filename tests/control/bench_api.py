@@ -1,19 +1,23 @@
 """Control-API latency against a real, idle daemon process (the figures in docs/control.md).
 
-    python -m tests.control.bench_api CONFIG [--calls 200]
+    python -m tests.control.bench_api CONFIG [--calls 200] [--json FILE]
 
 CONFIG is any config the daemon can run (the tests' tiny-model config works:
 the speech engine is not involved). The daemon gets a null audio output, an
 empty replay log and a private state directory; it is stopped at the end.
-Prints p50/p99/max of GET /api/status over one keep-alive connection, the
-wall time of whole `ishowtts-live ctl status` processes, and example
-`ctl status` / `ctl queue` output with three queued announcements.
+Prints p50/p99/max of GET /api/status over one keep-alive connection and the
+wall time of whole `ishowtts-live ctl status` processes; ``--json`` writes
+them with the date, the machine and the load average (docs/benchmarks/).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
+import json
+import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -45,7 +49,7 @@ async def wait_ready(proc: subprocess.Popen, http: aiohttp.ClientSession, url: s
     raise SystemExit("the daemon did not become ready in 300 s")
 
 
-async def measure(config: str, calls: int, work: Path) -> None:
+async def measure(config: str, calls: int, work: Path) -> dict:
     chat = work / "empty.jsonl"
     chat.write_text("")
     port = free_port()
@@ -81,15 +85,23 @@ async def measure(config: str, calls: int, work: Path) -> None:
             t0 = time.perf_counter()
             assert ctl("status").returncode == 0
             walls.append((time.perf_counter() - t0) * 1000)
+        walls.sort()
         print(f"ishowtts-live ctl status x10 (whole process): median {statistics.median(walls):.0f} ms, "
-              f"max {max(walls):.0f} ms\n")
-        ctl("pause")
-        for text in ("欢迎大家来到直播间！", "下一局马上开始，别走开。", "Thanks for the follow, welcome in!"):
-            ctl("say", text)
-        ctl("mute", "Troll")
-        ctl("block", "广告")
-        print("$ ishowtts-live ctl status\n" + ctl("status").stdout)
-        print("$ ishowtts-live ctl queue\n" + ctl("queue").stdout, end="")
+              f"min {walls[0]:.0f} ms, max {walls[-1]:.0f} ms")
+        return {
+            "date": datetime.date.today().isoformat(),
+            "machine": f"{platform.machine()} Linux, {os.cpu_count()} CPU cores, no GPU",
+            "load_average_1min": round(os.getloadavg()[0], 1),
+            "command": "python -m tests.control.bench_api CONFIG (tiny test model, audio.output=null, idle daemon)",
+            "status_calls": calls,
+            "status_p50_ms": round(percentile(times, 50), 2),
+            "status_p99_ms": round(percentile(times, 99), 2),
+            "status_max_ms": round(times[-1], 2),
+            "ctl_status_runs": len(walls),
+            "ctl_status_median_ms": round(statistics.median(walls)),
+            "ctl_status_min_ms": round(walls[0]),
+            "ctl_status_max_ms": round(walls[-1]),
+        }
     finally:
         proc.terminate()
         try:
@@ -103,9 +115,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config")
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--json", metavar="FILE", help="also write the figures, with date and machine, here")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ishowtts-bench-api-") as work:
-        asyncio.run(measure(str(Path(opts.config).resolve()), opts.calls, Path(work)))
+        figures = asyncio.run(measure(str(Path(opts.config).resolve()), opts.calls, Path(work)))
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

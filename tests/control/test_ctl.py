@@ -33,7 +33,7 @@ async def test_ctl_status_and_queue_show_a_paused_queue(running):
     rc, out, err = await ctl(running, "queue")
     assert rc == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["#", "USER", "KIND", "WAIT", "TEXT"]
+    assert lines[0].split() == ["#", "ID", "USER", "KIND", "WAIT", "TEXT"]
     assert [line.split()[0] for line in lines[1:4]] == ["1", "2", "3"]
     assert "欢迎大家来到直播间！" in lines[1] and "Thanks for the follow!" in lines[3]
     assert lines[-1] == "3 messages waiting (paused)"
@@ -88,18 +88,18 @@ async def test_ctl_say_refused_and_skip_while_speaking(running):
 
 
 async def test_ctl_events_follows_the_stream(running):
-    """`ctl events --limit 3` prints queued, speaking and spoken as they happen, then exits 0."""
+    """`ctl events --limit 4` prints queued, speaking, synthesized and spoken as they happen, then exits 0."""
     overrides = [x for o in running.overrides for x in ("-o", o)]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ishowtts_live", "ctl", "events", "--limit", "3", "--config", str(running.config),
+        sys.executable, "-m", "ishowtts_live", "ctl", "events", "--limit", "4", "--config", str(running.config),
         *overrides, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=kit.ROOT)
     await until(lambda: running.daemon.bus.subscribers, 30, "ctl's event stream subscribed")
     running.controls.say("你好。")
     out, err = await wait(proc.communicate(), 60)
     lines = out.decode().splitlines()
     assert proc.returncode == 0, err
-    assert [line.split()[1] for line in lines] == ["queued", "speaking", "spoken"]
-    assert lines[0].endswith("moderator: 你好。") and "s audio, RTF" in lines[2]
+    assert [line.split()[1] for line in lines] == ["queued", "speaking", "synthesized", "spoken"]
+    assert lines[0].endswith("moderator: 你好。") and "s audio, RTF" in lines[3] and "first audio after" in lines[3]
 
 
 async def test_ctl_json_events_and_history(running):
@@ -147,6 +147,19 @@ def test_ctl_without_a_daemon_says_it_is_not_running(tmp_path):
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr.strip() == (f"ishowtts-live: error: the daemon is not running (nothing listens on "
                                 f"http://127.0.0.1:{port}); start it with `ishowtts-live run` or check control.port / --url")
+
+
+def test_ctl_takes_its_options_before_the_action_too(tmp_path):
+    """`ctl -c FILE -o key=value status` reads the config and overrides given
+    before the action; where both places set something, after the action wins."""
+    config = str(kit.ROOT / "config" / "ishowtts.toml")
+    before, after = free_port(), free_port()
+    r = kit.run_cli("ctl", "-c", config, "-o", f"control.port={before}", "-o", f"state.dir={tmp_path}",
+                    "--timeout", "5", "status")
+    assert r.returncode == 1 and f"nothing listens on http://127.0.0.1:{before})" in r.stderr, r.stderr
+    r = kit.run_cli("ctl", "-c", config, "-o", f"control.port={before}", "status", "-o", f"control.port={after}",
+                    "-o", f"state.dir={tmp_path}")
+    assert r.returncode == 1 and f"nothing listens on http://127.0.0.1:{after})" in r.stderr, r.stderr
 
 
 def test_ctl_never_imports_torch(tmp_path):

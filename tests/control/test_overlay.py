@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ishowtts_live.sources.replay import ReplaySource
-from tests.control.cdp import Browser, chromium
+from tests.control.cdp import chromium
 from tests.kit.daemon import start_daemon, stop_daemon
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
@@ -43,13 +43,6 @@ async def chat_daemon(tiny_config, tmp_path):
     await stop_daemon(r)
 
 
-@pytest.fixture
-async def browser(tmp_path):
-    b = Browser(tmp_path / "chromium-profile")
-    yield b
-    await b.close()
-
-
 async def test_overlay_shows_the_message_being_spoken_and_the_next(chat_daemon, browser):
     """While a chat message is spoken, the rendered page shows its user and text
     and the next ones in queue order, over a transparent background."""
@@ -60,6 +53,9 @@ async def test_overlay_shows_the_message_being_spoken_and_the_next(chat_daemon, 
     await browser.wait_for(f"{CAPTION}.dataset.visible === 'true'")
     d.controls.pause()  # nothing more leaves the queue; the one being spoken finishes
     await browser.wait_for("!document.getElementById('paused').hidden")
+    # the badge's icon is drawn (inline SVG), not a glyph a symbol font would have to supply
+    assert await browser.evaluate("document.querySelector('#paused svg').getBoundingClientRect().width") > 10
+    assert await browser.font_symbols() == []
     spoken = [e for e in d.bus.recent if e["type"] == "speaking"][-1]
     assert spoken["user_name"] in {c["user_name"] for c in CHAT}
     said = next(c["text"] for c in CHAT if c["user_name"] == spoken["user_name"])

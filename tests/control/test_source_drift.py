@@ -46,8 +46,11 @@ async def test_unknown_and_unparsable_commands_show_in_metrics_status_ctl_and_do
         minute = src.last_minute
         assert (minute.read, minute.unknown, minute.unparsable) == (1, 3, 1)
         assert (minute.unknown_kinds, minute.unparsable_kinds) == ({"SEND_GIFT_V3": 3}, {"SEND_GIFT_V2": 1})
-        assert "last minute: read 1, dropped 0, unknown 3 (SEND_GIFT_V3 3), unparsable 1 (SEND_GIFT_V2 1)" in (
-            format_status(status))
+        # the two lines docs/control.md quotes, as `ctl status` prints them
+        assert name == "bilibili:22608112"
+        assert ("source    bilibili:22608112 (received 1, reconnects 0)\n"
+                "          last minute: read 1, dropped 0, unknown 3 (SEND_GIFT_V3 3), unparsable 1 (SEND_GIFT_V2 1)"
+                ) in format_status(status)
 
         from ishowtts_live.config import load_config
         from ishowtts_live.doctor import Report, sources_report

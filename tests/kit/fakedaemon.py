@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ishowtts_live import app
-from ishowtts_live.cli import main
+from ishowtts_live import app, cli
 from tests.kit.daemon import fake_for
 
 ENV = "ISHOWTTS_FAKE_SYNTH"
@@ -29,4 +28,5 @@ def fake_synthesizer(loaded, backend: str = "local"):
 
 if __name__ == "__main__":
     app.make_synthesizer = fake_synthesizer  # what Daemon builds when given no synthesizer
-    sys.exit(main(sys.argv[1:]))
+    cli._model_files = lambda loaded: None  # the fake needs no checkpoint or vocoder from the hub
+    sys.exit(cli.main(sys.argv[1:]))

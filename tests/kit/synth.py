@@ -116,6 +116,11 @@ class FakeSynthesizer:
         self._order = itertools.count()
         self._task: asyncio.Task | None = None
         self._state = "stopped"
+        self._detail = ""
+
+    def set_health(self, state: str, detail: str = "") -> None:
+        """What :meth:`health` says from now on (a test plays a degraded or lost engine)."""
+        self._state, self._detail = state, detail
 
     # ------------------------------------------------------------------ the protocol
 
@@ -161,11 +166,11 @@ class FakeSynthesizer:
             self._task = None
 
     async def wait_ready(self, timeout: float) -> None:
-        if self._state != "ready":
+        if not self.health().serving:
             raise SynthUnavailable("the fake synthesizer is not running")
 
     def health(self) -> SynthHealth:
-        return SynthHealth(self._state)  # type: ignore[arg-type]
+        return SynthHealth(self._state, self._detail)  # type: ignore[arg-type]
 
     async def prepare_voice(self, voice: str | None) -> str:
         voice = voice or self.default_voice
@@ -185,7 +190,7 @@ class FakeSynthesizer:
     # ------------------------------------------------------------------ the fake engine
 
     def _submit(self, requests: list[SynthRequest], priority: int) -> list[FakeStream]:
-        if self._state != "ready" or self._jobs is None:
+        if not self.health().serving or self._jobs is None:
             raise SynthUnavailable("the fake synthesizer is not running")
         streams = [FakeStream(self, r) for r in requests]
         for s in streams:

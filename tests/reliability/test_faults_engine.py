@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 class FaultyEngine:
     """The real tiny engine, with faults injected where a real one has them:
     a Python error from the engine on every 10th message, NaN out of the real
-    Vocos head once, torch.OutOfMemoryError out of the real DiT once."""
+    Vocos head once, torch.cuda.OutOfMemoryError out of the real DiT once."""
 
     def __init__(self, engine):
         self._engine = engine
@@ -52,7 +52,7 @@ class FaultyEngine:
             self.injected.append((n, "oom"))
 
             def oom(_m, _i):
-                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
             self._once(self._engine.dit.transformer_blocks[0].register_forward_pre_hook(oom))
         try:
             yield from self._engine.stream(voice_id, text, params, cancel)

@@ -108,3 +108,42 @@ async def test_one_warning_per_outage_and_one_line_when_chat_is_back():
     assert src.stats.reconnects == len(counted) == 5
     assert len(warnings) == 2, warnings
     assert [e["tries"] for e in backs] == [4, 1]
+
+
+async def test_connection_state_follows_the_connection():
+    """connecting at first, connected once the platform accepts (or chat arrives),
+    reconnecting through an outage until a connection works, stopped when closed."""
+    states: list[str] = []
+    accepted = asyncio.Event()
+    proceed = asyncio.Event()
+    calls = 0
+
+    async def connect_once():
+        nonlocal calls
+        calls += 1
+        states.append(src.stats.state)
+        if calls == 1:
+            src.mark_connected()  # the welcome: connected before any chat
+            accepted.set()
+            await proceed.wait()
+            raise ConnectionError("server went away")
+        if calls == 2:
+            raise ConnectionRefusedError("refused")
+        yield chat("hello")
+        await asyncio.Event().wait()  # a quiet, healthy connection
+
+    async def no_sleep(delay):
+        states.append(f"waiting:{src.stats.state}")
+
+    src = ReconnectingSource("t", connect_once, backoff=Backoff(initial=1, jitter=0), sleep=no_sleep)
+    events = src.events()
+    reader = asyncio.ensure_future(events.__anext__())
+    await wait(accepted.wait(), 10)
+    assert src.stats.state == "connected"
+    proceed.set()
+    await wait(reader, 10)
+    assert src.stats.state == "connected" and src.stats.last_error == "ConnectionRefusedError: refused"
+    assert states == ["connecting", "waiting:reconnecting", "reconnecting", "waiting:reconnecting", "reconnecting"]
+    await src.aclose()
+    await wait(events.aclose(), 10)
+    assert src.stats.state == "stopped"

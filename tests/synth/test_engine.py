@@ -70,7 +70,7 @@ def test_vocoder_folder_without_weights(tiny_config, tmp_path):
     (tmp_path / "voc" / "config.yaml").write_text("x: 1\n")
     cfg = _engine_config(tiny_config, f"engine.vocoder={tmp_path / 'voc'}")
     with pytest.raises(EngineError, match="has no pytorch_model.bin"):
-        loading.load_vocos(cfg, torch.device("cpu"), torch.float32)
+        loading.load_vocos(cfg, torch.device("cpu"))
 
 
 def test_vocoder_weights_that_do_not_fit_the_config(tiny_config, tiny_weights, tmp_path):
@@ -80,7 +80,7 @@ def test_vocoder_weights_that_do_not_fit_the_config(tiny_config, tiny_weights, t
     (voc / "config.yaml").write_text((voc / "config.yaml").read_text().replace("dim: 64", "dim: 96"))
     cfg = _engine_config(tiny_config, f"engine.vocoder={voc}")
     with pytest.raises(EngineError, match="engine.vocoder: weights do not match config.yaml"):
-        loading.load_vocos(cfg, torch.device("cpu"), torch.float32)
+        loading.load_vocos(cfg, torch.device("cpu"))
 
 
 def test_fp16_on_cpu_is_refused():

@@ -12,7 +12,8 @@ import torch
 
 from ishowtts_live.synth import buckets as bk
 from ishowtts_live.synth.audiocache import AudioCache, CacheKey
-from ishowtts_live.synth.fastpath import FastSampler, KeyMaskedAttention
+from ishowtts_live.synth.fastpath import FastSampler
+from ishowtts_live.synth.masking import KeyMaskedAttention
 from tests.kit import wait
 
 TOLERANCE = 1e-4
@@ -37,13 +38,16 @@ def _sample(fast, engine, voice, texts, nfe=7, cfg=2.0, seed=1234):
 
 
 def test_bucket_choice():
-    """The smallest bucket that holds the sequence; none past the largest."""
+    """The smallest bucket that holds the sequence; none past the largest;
+    every bucket a multiple of 8 frames (8 s = 750 frames rounds to 752)."""
     frames = bk.bucket_frames([10.0, 8.0, 8.0], 24000, 256)
-    assert frames == [750, 938]
-    assert bk.choose_bucket(1, frames) == 750
-    assert bk.choose_bucket(750, frames) == 750
-    assert bk.choose_bucket(751, frames) == 938
-    assert bk.choose_bucket(939, frames) is None
+    assert frames == [752, 944]
+    assert all(f % bk.ALIGN == 0 for f in frames)
+    assert bk.choose_bucket(1, frames) == 752
+    assert bk.choose_bucket(752, frames) == 752
+    assert bk.choose_bucket(753, frames) == 944
+    assert bk.choose_bucket(945, frames) is None
+    assert [bk.aligned(n) for n in (1, 8, 9, 945)] == [8, 8, 16, 952]
 
 
 def test_batch_sizes():

@@ -104,15 +104,15 @@ async def test_output_is_cut_at_max_audio_s(engine, tiny_config):
 
 async def test_errors_reach_the_consumer_and_the_engine_goes_on(synth, monkeypatch):
     """A failing message raises SynthesisError in its consumer; the next one works."""
-    original = synth.engine.synthesize_chunk
+    original = synth.engine.start_chunks  # every chunk of every message starts here
 
     def boom(*a, **k):
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(synth.engine, "synthesize_chunk", boom)
+    monkeypatch.setattr(synth.engine, "start_chunks", boom)
     with pytest.raises(SynthesisError, match="synthesis failed: RuntimeError: injected"):
         await wait(synthesize(synth, SynthRequest("你好。")))
-    monkeypatch.setattr(synth.engine, "synthesize_chunk", original)
+    monkeypatch.setattr(synth.engine, "start_chunks", original)
     pcm, _ = await wait(synthesize(synth, SynthRequest("你好。", seed=1)))
     assert np.isfinite(pcm).all() and len(pcm) > 0
 

@@ -15,6 +15,7 @@
   const nextList = document.getElementById("next-list");
   const paused = document.getElementById("paused");
   const PAID = new Set(["superchat", "gift", "member"]);
+  const SVG = "http://www.w3.org/2000/svg";
   let hideTimer = null;
   let retry = 500;
 
@@ -28,10 +29,24 @@
     return PAID.has(item.kind) && item.amount > 0;
   }
 
+  // An announcement (no user) shows a megaphone drawn as SVG: a font glyph
+  // would be a missing-glyph box where no emoji font is installed.
+  function speaker(item) {
+    if (item.user_name) return [document.createTextNode(item.user_name)];
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-label", "announcement");
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", "M3 10v4h3l7 4.5v-13L6 10zm12.5-3v10a5 5 0 0 0 0-10zM18 4l2-1.5v19L18 20z");
+    svg.append(path);
+    return [svg];
+  }
+
   function showCaption(item) {
     clearTimeout(hideTimer);
     hideTimer = null;
-    user.textContent = item.user_name || (item.kind === "system" ? "📢" : "");
+    user.replaceChildren(...speaker(item));
     text.textContent = item.text;
     caption.classList.toggle("paid", isPaid(item));
     badge.hidden = !isPaid(item);
@@ -52,7 +67,7 @@
       const li = document.createElement("li");
       const who = document.createElement("span");
       who.className = "user";
-      who.textContent = item.user_name || "📢";
+      who.append(...speaker(item));
       li.append(who, document.createTextNode(item.text));
       li.classList.toggle("paid", isPaid(item));
       return li;

@@ -139,6 +139,7 @@ class BilibiliSource(FrameMapping, ReconnectingSource):
         try:
             async with self._connect(url) as ws:
                 first = await self._authenticate(ws, msgspec.json.encode(auth))
+                self.mark_connected()
                 async for item in self._session_loop(ws, first, commands.HANDLERS, commands.IGNORED, None):
                     yield item
         except AuthRejected:
@@ -177,6 +178,7 @@ class BilibiliSource(FrameMapping, ReconnectingSource):
         try:
             async with self._connect(game.urls[self._host % len(game.urls)]) as ws:
                 first = await self._authenticate(ws, game.auth_body.encode("utf-8"))
+                self.mark_connected()
                 if game.game_id:
                     project = asyncio.create_task(self._project_heartbeats(ws, game.game_id))
                 async for item in self._session_loop(ws, first, open_commands.HANDLERS, open_commands.IGNORED,

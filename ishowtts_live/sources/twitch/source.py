@@ -136,6 +136,7 @@ class TwitchSource(ReconnectingSource):
                         self._login_error_logged = ""
                         await ws.send(f"JOIN #{self.channel}")
                         log.info("twitch connected", source=self.name, anonymous=not token)
+                        self.mark_connected()
                         continue
                     item = await self._handle(ws, msg, nick)
                     if item is not None:

@@ -90,6 +90,7 @@ class YouTubeSource(ReconnectingSource):
                     self.note_unparsable(kind, error, sample)
                 self.note_dropped("over_limit", chat.over_limit)
                 self._started = True
+                self.mark_connected()  # a chat page read: live even when nobody writes
                 for item in chat.items:
                     # moderation is never deduplicated: a repeated purge does no harm; the backlog's ids
                     # are recorded too, so a later session does not read them as new
