@@ -62,6 +62,7 @@ class Controls:
         from ishowtts_live import __version__
 
         current = self.playback.current
+        synth = self.synth.health()
         return Status(
             version=__version__, uptime_s=round(time.time() - self.started_at, 1), ready=self.ready.is_set(),
             paused=self.queue.paused, speaking=item_of(current) if current is not None else None,
@@ -71,7 +72,7 @@ class Controls:
             nfe_step=self.overrides.nfe_step or self.config.engine.nfe_step, backlog_degraded=self.backlog.active,
             sources=[_source_status(s) for s in self.sources],
             muted_users=self.moderator.state.muted_users(), blocked_words=self.moderator.state.blocked_words(),
-            drops=dict(self.drops.counts),
+            drops=dict(self.drops.counts), synthesis=synth.state, synthesis_detail=synth.detail,
         )
 
     def queue_items(self) -> list[Item]:
@@ -99,7 +100,11 @@ class Controls:
     def health(self) -> Health:
         if not self.ready.is_set():
             return Health(status="starting", ready=False)
-        return Health(status="ok" if self.synth.health().serving else "failing", ready=True)
+        synth = self.synth.health()
+        if synth.serving:
+            return Health(status="ok", ready=True)
+        return Health(status="failing", ready=True, synthesis=f"{synth.state}: {synth.detail}" if synth.detail
+                      else synth.state)
 
     # ------------------------------------------------------------------ the event stream and metrics
 

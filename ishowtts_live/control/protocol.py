@@ -139,6 +139,10 @@ class Status(msgspec.Struct, kw_only=True):
     muted_users: list[str] = []
     blocked_words: list[str] = []
     drops: dict[str, int] = {}
+    # the synthesizer's state ("ready", "unavailable", …) and why, e.g. the
+    # Triton server it cannot reach
+    synthesis: str = "ready"
+    synthesis_detail: str = ""
 
 
 class Queue(msgspec.Struct, kw_only=True):
@@ -164,9 +168,10 @@ class Error(msgspec.Struct, kw_only=True, omit_defaults=True):
     field: str = ""
 
 
-class Health(msgspec.Struct, kw_only=True):
+class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: str  # "ok" | "starting" | "failing"
     ready: bool
+    synthesis: str = ""  # when failing because of synthesis: its state and why
 
     @property
     def http_status(self) -> int:

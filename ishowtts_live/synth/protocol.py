@@ -116,6 +116,12 @@ class Synthesizer(Protocol):
     def max_batch(self) -> int:
         """How many messages it synthesizes together (1: one at a time)."""
 
+    @property
+    def recovers(self) -> bool:
+        """Whether it comes back by itself after SynthUnavailable (a remote
+        server it reconnects to): the pipeline then keeps the message and
+        waits for :meth:`health` to serve again. False: the message failed."""
+
     async def start(self, *, warmup: bool | None = None, progress: WarmupProgress | None = None) -> float:
         """Load or connect, prepare the voices and (``warmup``; None = the
         config's engine.warmup) warm up; returns the warm-up seconds.

@@ -83,7 +83,7 @@ class FakeSynthesizer:
     def __init__(self, *, sample_rate: int = 24000, block_ms: int = 50, seconds_per_char: float = 0.25,
                  max_audio_s: float = 30.0, latency_s: float = 0.0, rtf: float = 0.0, max_batch: int = 1,
                  voices: Iterable[str] = ("default", "zh16"), default_voice: str = "default", nfe_step: int = 7,
-                 fail: Callable[[SynthRequest], BaseException | None] | None = None):
+                 fail: Callable[[SynthRequest], BaseException | None] | None = None, recovers: bool = False):
         self._rate = sample_rate
         self.block = sample_rate * block_ms // 1000
         self.seconds_per_char = seconds_per_char
@@ -95,6 +95,7 @@ class FakeSynthesizer:
         self.default_voice = default_voice
         self.nfe_step = nfe_step
         self.fail = fail  # an error for a request (that message fails), or None
+        self.recovers = recovers  # SynthUnavailable is "away for now" (a remote backend)
         # what it was asked, for the tests to look at
         self.requests: list[SynthRequest] = []  # every request, in the order asked
         self.ahead_groups: list[int] = []  # the size of each group asked for ahead
