@@ -119,6 +119,10 @@ def markdown(report: dict[str, Any]) -> str:
         for t in report["throughput"]:
             lines.append(f"| {t['concurrency']} | {t['nfe']} | {_f(t['audio_s'], 2)} | {_f(t['wall_s'], 2)} "
                          f"| {_f(t['audio_s_per_s'], 2)} |")
+    if report.get("backends"):
+        from ishowtts_live.bench.remote import markdown as backends_markdown
+
+        lines += backends_markdown(report["backends"])
     if report.get("notes"):
         lines += [""] + [f"- {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"
