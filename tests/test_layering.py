@@ -16,12 +16,13 @@ from tests import kit
 
 PACKAGE = kit.ROOT / "ishowtts_live"
 # below every stage: configuration, the core types, and plumbing every stage may use
-FOUNDATION = {"config", "errors", "events", "users", "bus", "metrics", "logs", "lifecycle"}
+FOUNDATION = {"config", "errors", "events", "users", "bus", "metrics", "logs", "lifecycle", "compat", "paths"}
 STAGES = {"sources", "filters", "queueing", "synth", "sinks"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(), "bus": set(), "metrics": set(), "logs": set(), "lifecycle": set(), "events": set(),
+    "compat": set(), "paths": set(),
     "users": {"events"},
-    "config": {"errors"},
+    "config": {"errors", "compat", "paths"},
     # a stage knows the foundation, never another stage
     **{stage: FOUNDATION for stage in STAGES},
     # the pipeline connects the stages between the queue and the sink
