@@ -190,10 +190,15 @@ class Playback:
         self.queue.synthesis_away(True)
         try:
             while self._accepting and not self.synth.health().serving:
+                began = time.monotonic()
                 try:
                     await self.synth.wait_ready(AWAY_CHECK_S)
                 except SynthesisError:
                     pass
+                # a synthesizer may answer "not ready" at once instead of
+                # waiting: never spin the event loop on it
+                await asyncio.sleep(max(0.0, AWAY_CHECK_S - (time.monotonic() - began)) if
+                                    not self.synth.health().serving else 0)
                 self.queue.expire()
         finally:
             self.queue.synthesis_away(False)

@@ -136,6 +136,10 @@ class FakeSynthesizer:
             self._task = None
 
     async def wait_ready(self, timeout: float) -> None:
+        if self._state != "ready" and self.recovers:  # like a remote backend: wait for it to come back
+            deadline = asyncio.get_running_loop().time() + timeout
+            while self._state != "ready" and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
         if self._state != "ready":
             raise SynthUnavailable("the fake synthesizer is not running")
 
