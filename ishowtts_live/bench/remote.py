@@ -76,15 +76,3 @@ async def compare_backends(loaded: Any, url: str, local: Any, texts: list[str], 
             f"first audio {row['ttfa_s']['mean'] * 1000:.0f} ms (worst {row['ttfa_s']['worst'] * 1000:.0f})")
     return rows
 
-
-def markdown(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return []
-    lines = ["", f"Backends (N clients at once, one message each; triton: {rows[-1].get('url', '')}):", "",
-             "| backend | clients | NFE | audio s | wall s | audio s per wall s | first audio ms (mean) "
-             "| first audio ms (worst) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['backend']} | {r['clients']} | {r['nfe']} | {r['audio_s']:.2f} | {r['wall_s']:.2f} "
-                     f"| {r['audio_s_per_s']:.2f} | {r['ttfa_s']['mean'] * 1000:.0f} "
-                     f"| {r['ttfa_s']['worst'] * 1000:.0f} |")
-    return lines

@@ -168,3 +168,28 @@ def test_a_malformed_request_is_refused_and_the_server_stays(tiny_loaded, served
     assert "target_text is missing or empty" in caught.value.read().decode()
     with urllib.request.urlopen(f"{served.http_url}/v2/models/f5_tts/ready", timeout=10) as reply:
         assert reply.status == 200
+
+
+@pytest.mark.slow
+def test_bench_compares_the_backends(tiny_config, served, tmp_path):
+    """bench --backend triton: for each N, a local row and a Triton row (N
+    clients at once), in the JSON and the Markdown; no timing is asserted."""
+    out = tmp_path / "r.json"
+    r = kit.run_cli("bench", "--config", str(tiny_config), "--backend", "triton", "--url", served.grpc_url,
+                    "--nfe", "2", "--runs", "1", "--warmup-runs", "0", "--cases", "short-zh", "--concurrency", "1,2",
+                    "--baseline", "none", "--json", str(out), env={"HF_HUB_OFFLINE": "1"}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = json.loads(out.read_text())["backends"]
+    assert [(x["backend"], x["clients"]) for x in rows] == [("local", 1), ("triton", 1), ("local", 2), ("triton", 2)]
+    assert all(x["audio_s"] > 0 and x["ttfa_s"]["worst"] > 0 for x in rows)
+    assert "| triton | 2 |" in (tmp_path / "r.md").read_text()
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (["--url", "grpc://127.0.0.1:8001"], "--url needs --backend triton"),
+    (["--backend", "triton", "--url", "tcp://x:1"], "--url: expected grpc://host:port"),
+])
+def test_bench_backend_usage_errors(tiny_config, args, why):
+    """--url without --backend triton, or a URL of no known scheme: exit 2, one line."""
+    r = kit.run_cli("bench", "--config", str(tiny_config), *args, timeout=120)
+    assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr
