@@ -17,6 +17,7 @@ synthesis use the kit's ``FakeSynthesizer``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, AsyncIterator, Callable, Literal, Protocol, Sequence, runtime_checkable
@@ -149,6 +150,20 @@ class Synthesizer(Protocol):
     def stream_ahead(self, requests: Sequence[SynthRequest]) -> list[AudioStream]:
         """Messages that will be spoken later, as one group behind everything
         asked for with :meth:`stream`; batched together where the backend can."""
+
+
+END = object()  # what a stream's queue holds after its last block (else the exception that ended it)
+
+
+async def next_block(queue: asyncio.Queue) -> AudioChunk:
+    """``__anext__`` of a stream whose blocks arrive through ``queue``,
+    followed by :data:`END` or the exception that ended it."""
+    item = await queue.get()
+    if item is END:
+        raise StopAsyncIteration
+    if isinstance(item, BaseException):
+        raise item
+    return item
 
 
 async def synthesize(synth: Synthesizer, request: SynthRequest) -> tuple[np.ndarray, StreamStats]:

@@ -32,7 +32,7 @@ from ishowtts_live.errors import IshowttsError, SynthesisError, SynthUnavailable
 from ishowtts_live.events import AudioChunk
 from ishowtts_live.synth import voices
 from ishowtts_live.synth.jobs import Emitter
-from ishowtts_live.synth.protocol import StreamStats, SynthHealth, SynthRequest, WarmupProgress
+from ishowtts_live.synth.protocol import END, StreamStats, SynthHealth, SynthRequest, WarmupProgress, next_block
 from ishowtts_live.synth.reference import HOP, MODEL_RATE, reference_at, reference_transcript
 from ishowtts_live.synth.textchunks import nbytes, plan_chunks
 from ishowtts_live.synth.wire import EXTRAS, Connection, ModelInfo, ServerDown, ServerError, TimedOut, parse_url
@@ -42,7 +42,6 @@ log = structlog.get_logger(__name__)
 CHECK_EVERY_S = 5.0  # while connected: how often the server is asked whether it is still there
 BACKOFF_S = (0.25, 10.0)  # reconnect delay: first, most (doubling, with jitter)
 CONNECT_TIMEOUT_S = 5.0
-_END = object()
 
 
 @dataclass(frozen=True)
@@ -324,12 +323,7 @@ class TritonStream:
         return self
 
     async def __anext__(self) -> AudioChunk:
-        item = await self._out.get()
-        if item is _END:
-            raise StopAsyncIteration
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        return await next_block(self._out)
 
     def cancel(self) -> None:
         if not self._cancelled:
@@ -386,7 +380,7 @@ class TritonStream:
         for callback in self._on_done:
             callback()
         self._on_done.clear()
-        self._out.put_nowait(error if error is not None else _END)
+        self._out.put_nowait(error if error is not None else END)
 
 
 __all__ = ["TritonStream", "TritonSynthesizer", "checked_waveform"]

@@ -24,10 +24,9 @@ import numpy as np
 
 from ishowtts_live.errors import SynthUnavailable, VoiceError
 from ishowtts_live.events import AudioChunk
-from ishowtts_live.synth.protocol import StreamStats, SynthHealth, SynthRequest
+from ishowtts_live.synth.protocol import END, StreamStats, SynthHealth, SynthRequest, next_block
 
 NOW, AHEAD = 0, 1
-_END = object()
 
 
 class FakeStream:
@@ -48,12 +47,7 @@ class FakeStream:
         return self
 
     async def __anext__(self) -> AudioChunk:
-        item = await self._out.get()
-        if item is _END:
-            raise StopAsyncIteration
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        return await next_block(self._out)
 
     def cancel(self) -> None:
         if not self._cancelled and not self.done:  # cancelled while it still mattered
@@ -76,7 +70,7 @@ class FakeStream:
         for callback in self._on_done:
             callback()
         self._on_done.clear()
-        self._out.put_nowait(error if error is not None else _END)
+        self._out.put_nowait(error if error is not None else END)
 
 
 class FakeSynthesizer:
