@@ -6,6 +6,7 @@ audio per wall second, and each message's time to first audio (mean, worst)."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from typing import Any, Callable
 
@@ -54,10 +55,14 @@ async def compare_backends(loaded: Any, url: str, local: Any, texts: list[str], 
     engine = msgspec.structs.replace(cfg.engine, backend="triton",
                                      triton=msgspec.structs.replace(cfg.engine.triton, url=url))
     remote_loaded = dataclasses.replace(loaded, config=msgspec.structs.replace(cfg, engine=engine))
+    salt = seed + random.SystemRandom().randrange(1, 2**31) * 1_000_000
     rows = []
-    for n in concurrency:
+    for k, n in enumerate(concurrency):
         batch = [texts[i % len(texts)] for i in range(n)]
-        row = await _round([local] * n, batch, voice, nfe, seed)
+        # seeds no earlier request used, in this run or an earlier one against
+        # the same server: its audio cache (serve keeps one) must not answer
+        seed_k = salt + 100_000 * (k + 1)
+        row = await _round([local] * n, batch, voice, nfe, seed_k)
         rows.append({"backend": "local", "clients": n, "nfe": nfe, **row})
         say(f"local  × {n:>2}: {row['audio_s_per_s']:.2f} s of audio per s, "
             f"first audio {row['ttfa_s']['mean'] * 1000:.0f} ms (worst {row['ttfa_s']['worst'] * 1000:.0f})")
@@ -66,8 +71,8 @@ async def compare_backends(loaded: Any, url: str, local: Any, texts: list[str], 
             for client in clients:
                 await client.start(warmup=False)
                 await client.wait_ready(10.0)
-            await _round(clients[:1], batch[:1], voice, nfe, seed)  # the server prepares the voice once
-            row = await _round(clients, batch, voice, nfe, seed)
+            await _round(clients[:1], batch[:1], voice, nfe, seed_k + 50_000)  # the server prepares the voice once
+            row = await _round(clients, batch, voice, nfe, seed_k)
         finally:
             for client in clients:
                 await client.stop()
