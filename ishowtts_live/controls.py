@@ -118,7 +118,11 @@ class Controls:
     def health(self) -> Health:
         if not self.ready.is_set():
             return Health(status="starting", ready=False)
-        return Health(status="ok" if self.synth.health().serving else "failing", ready=True)
+        synth = self.synth.health()
+        if synth.serving:
+            return Health(status="ok", ready=True)
+        return Health(status="failing", ready=True, synthesis=f"{synth.state}: {synth.detail}" if synth.detail
+                      else synth.state)
 
     # ------------------------------------------------------------------ the event stream and metrics
 

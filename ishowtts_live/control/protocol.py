@@ -215,9 +215,10 @@ class Error(msgspec.Struct, kw_only=True, omit_defaults=True):
     field: str = ""
 
 
-class Health(msgspec.Struct, kw_only=True):
+class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: str  # "ok" | "starting" | "failing"
     ready: bool
+    synthesis: str = ""  # when failing because of synthesis: its state and why
 
     @property
     def http_status(self) -> int:
