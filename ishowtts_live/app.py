@@ -48,6 +48,7 @@ log = structlog.get_logger(__name__)
 CONFIG_CHECKS = (
     "ishowtts_live.synth.checks:check_engine",
     "ishowtts_live.synth.checks:check_voices",
+    "ishowtts_live.synth.checks:check_serve",
     "ishowtts_live.sources.checks:check_replay",
     "ishowtts_live.sources.checks:check_bilibili",
     "ishowtts_live.sources.checks:check_twitch_youtube",
@@ -55,7 +56,10 @@ CONFIG_CHECKS = (
     "ishowtts_live.control.checks:check_control",
 )
 # Synthesizer backends by name → "module:class" (the chosen one is imported when built).
-SYNTHESIZERS = {"local": "ishowtts_live.synth.local:LocalSynthesizer"}
+SYNTHESIZERS = {
+    "local": "ishowtts_live.synth.local:LocalSynthesizer",
+    "triton": "ishowtts_live.synth.triton:TritonSynthesizer",  # torch-free: a Triton server synthesizes
+}
 
 
 def _imported(name: str) -> Any:
@@ -72,8 +76,9 @@ def load_checked(path: str | None, overrides: Iterable[str] = ()) -> LoadedConfi
     return load_config(path, overrides, checks=config_checks())
 
 
-def make_synthesizer(loaded: LoadedConfig, backend: str = "local") -> Synthesizer:
-    return _imported(SYNTHESIZERS[backend])(loaded)
+def make_synthesizer(loaded: LoadedConfig, backend: str | None = None) -> Synthesizer:
+    """The synthesizer ``backend`` names (None: the config's engine.backend)."""
+    return _imported(SYNTHESIZERS[backend or loaded.config.engine.backend])(loaded)
 
 
 def make_sink(loaded: LoadedConfig, sample_rate: int = 24000):

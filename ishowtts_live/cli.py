@@ -1,7 +1,8 @@
 """``ishowtts-live`` — the command line.
 
 Exit statuses: 0 ok, 1 runtime failure, 2 usage, 78 configuration error.
-Torch is imported only by the commands that synthesize (run, say, bench).
+Torch is imported only by the commands that synthesize here (run and say
+with the local backend, bench, serve).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ishowtts_live.control.cli import add_parser as add_ctl_parser
 from ishowtts_live.errors import EXIT_FAILURE, EXIT_OK, ConfigError, IshowttsError, UsageError
 
 PROG = "ishowtts-live"
+SAY_WAIT_S = 3.0  # say with a Triton backend: how long an absent server is waited for
 
 
 def _config_parent() -> argparse.ArgumentParser:
@@ -63,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--device", metavar="NAME", help="play on the output device whose name contains NAME")
     say.set_defaults(func=cmd_say)
 
+    serve = sub.add_parser("serve", parents=[parent],
+                           help="this engine as the Triton model f5_tts for daemons with engine.backend = \"triton\" "
+                                "(gRPC, HTTP and metrics ports: [serve])")
+    serve.set_defaults(func=cmd_serve)
+
     doctor = sub.add_parser("doctor", parents=[parent], help="check GPU, torch, weights, voices, audio and config")
     doctor.set_defaults(func=cmd_doctor)
 
@@ -93,10 +100,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _model_files(loaded) -> None:
     """Hub files cached or downloaded before torch is imported: without a
-    network the start ends here, with one line, in about a second."""
+    network the start ends here, with one line, in about a second. A Triton
+    backend needs none: the server holds the model."""
+    if loaded.config.engine.backend == "triton":
+        return
     from ishowtts_live.synth.hub import fetch_all
 
     fetch_all(loaded.config.engine)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ishowtts_live import logs
+    from ishowtts_live.app import load_checked
+    from ishowtts_live.synth.serve import check_platform, run_server, serving_config
+
+    loaded = load_checked(args.config, args.overrides)
+    logs.configure(loaded.config.log.level, loaded.config.log.format)
+    check_platform()  # before the model loads: one line, at once
+    _model_files(serving_config(loaded))
+    return run_server(loaded)
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
@@ -205,11 +227,13 @@ async def _say(loaded, text: str, args: argparse.Namespace, make_sink, target: s
 
     synth = make_synthesizer(loaded)
     t0 = time.perf_counter()
-    _status(f"loading the model ({loaded.config.engine.model}) …")
+    engine = loaded.config.engine
+    remote = engine.backend == "triton"
+    _status(f"connecting to {engine.triton.url} …" if remote else f"loading the model ({engine.model}) …")
     await synth.start(warmup=False)
     try:
-        await synth.wait_ready(timeout=10.0)
-        _status(f"loaded in {time.perf_counter() - t0:.1f} s; speaking …")
+        await synth.wait_ready(timeout=SAY_WAIT_S)
+        _status(f"{'connected' if remote else 'loaded'} in {time.perf_counter() - t0:.1f} s; speaking …")
         sink = make_sink(synth.sample_rate)
         await sink.open()
         try:

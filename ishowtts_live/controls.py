@@ -162,7 +162,8 @@ class Controls:
         synth = self.synth.health()
         if synth.serving:
             return Health(status="ok", ready=True)
-        return Health(status="failing", ready=True, detail=synth.detail or f"synthesis {synth.state}")
+        return Health(status="failing", ready=True, synthesis=f"{synth.state}: {synth.detail}" if synth.detail
+                      else synth.state)
 
     # ------------------------------------------------------------------ the event stream and metrics
 

@@ -31,6 +31,11 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
                        help="also run upstream F5TTS.infer on the same inputs")
     bench.add_argument("--concurrency", default="1,4,16",
                        help="throughput: messages submitted at once, comma list (default 1,4,16; '' = skip)")
+    bench.add_argument("--backend", choices=["local", "triton"], default="local",
+                       help="triton: also run the --concurrency clients against a Triton server (--url) "
+                            "and the local backend, side by side")
+    bench.add_argument("--url", help="with --backend triton: the server (grpc://host:8001 or http://host:8000; "
+                                     "default engine.triton.url)")
     bench.add_argument("--weights", choices=["auto", "random"], default="auto",
                        help="auto: the configured/cached weights if present, else random; random: always random")
     bench.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS_DIR,
@@ -119,6 +124,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--cases: {exc}") from None
     if args.plot is not None and args.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError("--plot: give a .png, .svg or .pdf file name")
+    url = ""
+    if args.backend == "triton":
+        from ishowtts_live.synth.wire import parse_url
+
+        url = args.url or ""
+        if not url:
+            from ishowtts_live.config import load_config
+
+            url = load_config(args.config, args.overrides).config.engine.triton.url
+        try:
+            parse_url(url)
+        except ValueError as exc:
+            raise UsageError(f"--url: {exc}") from None
+    elif args.url:
+        raise UsageError("--url needs --backend triton")
     json_out = args.json_out or Path("bench-results.json")
     md_out = args.md_out or json_out.with_suffix(".md")
 
@@ -130,7 +150,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         config=args.config, overrides=list(args.overrides), nfes=nfes, runs=args.runs, warmup_runs=args.warmup_runs,
         cases=chosen, baseline="" if args.baseline == "none" else args.baseline, concurrency=concurrency,
         weights=args.weights, weights_dir=args.weights_dir.expanduser(), voice=args.voice,
-        samples=args.samples, seed=args.seed, say=_say,
+        samples=args.samples, seed=args.seed, say=_say, backend=args.backend, url=url,
     )
     result = asyncio.run(run(opts))
     report.write_json(result, json_out)

@@ -119,6 +119,8 @@ def markdown(report: dict[str, Any]) -> str:
         for t in report["throughput"]:
             lines.append(f"| {t['concurrency']} | {t['nfe']} | {_f(t['audio_s'], 2)} | {_f(t['wall_s'], 2)} "
                          f"| {_f(t['audio_s_per_s'], 2)} |")
+    if report.get("backends"):
+        lines += backends_markdown(report["backends"])
     if report.get("notes"):
         lines += [""] + [f"- {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"
@@ -192,3 +194,17 @@ def load_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or "results" not in data:
         raise ValueError(f"{path} is not an ishowtts-live bench result (schema {SCHEMA})")
     return data
+
+
+def backends_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """bench --backend triton: one row per backend and number of clients."""
+    if not rows:
+        return []
+    lines = ["", f"Backends (N clients at once, one message each; triton: {rows[-1].get('url', '')}):", "",
+             "| backend | clients | NFE | audio s | wall s | audio s per wall s | first audio ms (mean) "
+             "| first audio ms (worst) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['backend']} | {r['clients']} | {r['nfe']} | {r['audio_s']:.2f} | {r['wall_s']:.2f} "
+                     f"| {r['audio_s_per_s']:.2f} | {r['ttfa_s']['mean'] * 1000:.0f} "
+                     f"| {r['ttfa_s']['worst'] * 1000:.0f} |")
+    return lines

@@ -38,6 +38,8 @@ class BenchOptions:
     samples: Path | None
     seed: int = 0
     say: Callable[[str], None] = field(default=lambda line: None)
+    backend: str = "local"  # "triton": also N Triton clients at `url` against the local backend
+    url: str = ""
 
 
 # ------------------------------------------------------------------ weights
@@ -211,7 +213,15 @@ async def run(opts: BenchOptions) -> dict[str, Any]:
     engine = synth.engine
     try:
         voice = engine.prepared_voice(opts.voice)
-        return await _measure(opts, synth, engine, voice, cfg, load_s, warm_s, frames0, random_weights, described)
+        out = await _measure(opts, synth, engine, voice, cfg, load_s, warm_s, frames0, random_weights, described)
+        if opts.backend == "triton":
+            from ishowtts_live.bench.remote import compare_backends
+
+            opts.say(f"backends: local and Triton at {opts.url}, {opts.concurrency or [1]} clients at once …")
+            out["backends"] = await compare_backends(
+                loaded, opts.url, synth, [c.text for c in opts.cases], voice.id, engine.params(voice).nfe_step,
+                opts.concurrency or [1], opts.seed + 3000, opts.say)
+        return out
     finally:
         await synth.stop()
 

@@ -39,7 +39,17 @@ DTYPES = ("auto", "fp16", "bf16", "fp32")
 COMPILE_MODES = ("auto", "off", "default", "reduce-overhead", "max-autotune")
 
 
+class TritonClientConfig(Section):
+    """``engine.backend = "triton"``: synthesis on a Triton Inference Server (docs/scale-out.md)."""
+
+    url: str = "grpc://127.0.0.1:8001"  # grpc://host:port, http://host:port or https://host:port
+    model: str = "f5_tts"
+    timeout_s: Annotated[float, Meta(gt=0.0, le=600.0)] = 30.0  # one chunk's request
+
+
 class EngineConfig(Section):
+    backend: Literal["local", "triton"] = "local"
+    triton: TritonClientConfig = field(default_factory=TritonClientConfig)
     model: str = "F5TTS_v1_Base"
     arch: ArchConfig = field(default_factory=ArchConfig)
     checkpoint: PathStr = ""  # "" = the upstream hub default for `model`
@@ -310,6 +320,22 @@ class ControlConfig(Section):
     allowed_hosts: list[str] = []  # host names accepted besides IP addresses and localhost
 
 
+Port = Annotated[int, Meta(ge=1, le=65535)]
+
+
+class ServeConfig(Section):
+    """``ishowtts-live serve``: this engine as the Triton model ``f5_tts`` (docs/scale-out.md)."""
+
+    address: str = "0.0.0.0"  # where gRPC, HTTP and metrics listen
+    grpc_port: Port = 8001
+    http_port: Port = 8000
+    metrics_port: Port = 8002
+    model: str = "f5_tts"
+    max_batch: Annotated[int, Meta(ge=1, le=64)] = 4  # requests Triton groups into one engine batch
+    queue_delay_ms: Annotated[float, Meta(ge=0.0, le=1000.0)] = 5.0  # how long a batch waits to fill
+    voice_cache: Annotated[int, Meta(ge=1, le=4096)] = 64  # prepared references kept
+
+
 class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = "auto"
@@ -327,4 +353,5 @@ class Config(Section):
     audio: AudioConfig = field(default_factory=AudioConfig)
     state: StateConfig = field(default_factory=StateConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     log: LogConfig = field(default_factory=LogConfig)

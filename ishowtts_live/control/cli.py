@@ -299,6 +299,8 @@ def format_status(s: Any) -> str:
         lines.append(f"speaking  {_who(s.speaking)}: {' '.join(s.speaking.text.split())} "
                      f"({s.speaking.kind}, voice {s.speaking.voice or s.voice})")
     lines.append(f"queue     {plural(s.queue_depth, 'message')} waiting{' (paused)' if s.paused else ''}")
+    if s.engine is not None and s.engine.state not in ("ready", "degraded"):
+        lines.append(f"synthesis {s.engine.state}" + (f": {s.engine.detail}" if s.engine.detail else ""))
     lines.append(f"voice     {s.voice} · nfe_step {s.nfe_step}" + (" · backlog: degraded" if s.backlog_degraded else ""))
     drops = ", ".join(f"{k} {v}" for k, v in sorted(s.drops.items(), key=lambda kv: -kv[1]) if v) or "none"
     lines.append(f"messages  {s.spoken} spoken of {s.received} received · dropped: {drops}")

@@ -234,8 +234,9 @@ class Error(msgspec.Struct, kw_only=True, omit_defaults=True):
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: str  # "ok" | "starting" | "failing" | "stopping"
     ready: bool
-    detail: str = ""  # starting: "warm-up 12/40: …"; failing: why
+    detail: str = ""  # starting: "warm-up 12/40: …"
     progress: Progress | None = None  # while starting
+    synthesis: str = ""  # when failing because of synthesis: its state and why
 
     @property
     def http_status(self) -> int:

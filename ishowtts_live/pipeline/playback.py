@@ -1,4 +1,11 @@
-"""queue → synthesis → sink, one utterance at a time, cut-able at any block."""
+"""queue → synthesis → sink, one utterance at a time, cut-able at any block.
+
+When a synthesizer that :attr:`~ishowtts_live.synth.protocol.Synthesizer.recovers`
+(a remote server) is away, the message it could not synthesize goes back to
+its place in the queue (spoken from its start once synthesis is back; a paid
+one stays journaled until then) and playback waits; meanwhile the queue drops
+chat past its time to live with reason ``synth_unavailable``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from ishowtts_live.bus import EventBus
-from ishowtts_live.errors import IshowttsError
+from ishowtts_live.errors import IshowttsError, SynthesisError, SynthUnavailable
 from ishowtts_live.events import ChatEvent, Utterance, Verdict, utterance_fields
 from ishowtts_live.metrics import Metrics
 from ishowtts_live.pipeline.ahead import Ahead
@@ -25,6 +32,7 @@ log = structlog.get_logger(__name__)
 
 STOPPING = ("shutdown", "forced")  # cut reasons that are the daemon stopping
 RECENT = 10  # spoken messages whose timings /api/status shows
+AWAY_CHECK_S = 1.0  # while synthesis is away: how often stale chat is dropped
 
 
 class Playback:
@@ -57,6 +65,9 @@ class Playback:
     async def run(self) -> None:
         try:
             while self._accepting:
+                await self._until_synthesis_serves()
+                if not self._accepting:
+                    break
                 utt = await self.queue.get()
                 if not self._accepting:
                     # shutting down: it stays journaled (if paid) for the next start
@@ -112,10 +123,14 @@ class Playback:
                 if await self._play(stream, event):
                     outcome = "skipped"
             except IshowttsError as exc:
-                outcome = "failed"
-                self.metrics.synth_errors.inc()
-                log.error("synthesis failed; message skipped", error=str(exc))
-                self.bus.publish("failed", error=str(exc), **utterance_fields(utt))
+                if isinstance(exc, SynthUnavailable) and self.synth.recovers:
+                    outcome = "unavailable"
+                    log.warning("synthesis unavailable; message kept for when it is back", error=str(exc))
+                else:
+                    outcome = "failed"
+                    self.metrics.synth_errors.inc()
+                    log.error("synthesis failed; message skipped", error=str(exc))
+                    self.bus.publish("failed", error=str(exc), **utterance_fields(utt))
             finally:
                 if stream is not None:
                     stream.cancel()
@@ -141,6 +156,12 @@ class Playback:
         return self._cut.is_set()
 
     def _finish(self, utt: Utterance, outcome: str, stream: AudioStream | None) -> None:
+        if outcome == "unavailable":
+            self.ahead.forget(utt.id)
+            self.queue.requeue(utt)
+            self.outcomes[outcome] += 1
+            self.bus.publish("requeued", reason="synth_unavailable", **utterance_fields(utt))
+            return
         stats = stream.stats if stream is not None else None
         self.metrics.spoken.labels(outcome).inc()
         if stats is not None and stats.rtf is not None and outcome == "spoken":
@@ -189,6 +210,32 @@ class Playback:
     def _stage(self, event: ChatEvent | None, stage: str) -> None:
         if event is not None and event.received_mono:
             self.metrics.stage.labels(stage).observe(max(0.0, time.monotonic() - event.received_mono))
+
+    async def _until_synthesis_serves(self) -> None:
+        """Return at once unless synthesis is away and comes back by itself;
+        then wait for it, dropping stale chat as it goes stale."""
+        if not self.synth.recovers or self.synth.health().serving:
+            return
+        health = self.synth.health()
+        log.warning("synthesis unavailable; waiting for it (paid messages wait, stale chat is dropped)",
+                    state=health.state, detail=health.detail, waiting=len(self.queue))
+        self.queue.synthesis_away(True)
+        try:
+            while self._accepting and not self.synth.health().serving:
+                began = time.monotonic()
+                try:
+                    await self.synth.wait_ready(AWAY_CHECK_S)
+                except SynthesisError:
+                    pass
+                # a synthesizer may answer "not ready" at once instead of
+                # waiting: never spin the event loop on it
+                await asyncio.sleep(max(0.0, AWAY_CHECK_S - (time.monotonic() - began)) if
+                                    not self.synth.health().serving else 0)
+                self.queue.expire()
+        finally:
+            self.queue.synthesis_away(False)
+        if self.synth.health().serving:
+            log.info("synthesis is back", waiting=len(self.queue))
 
     # ------------------------------------------------------------------ cutting
 

@@ -139,6 +139,16 @@ class Journal:
             rec.state, rec.starts, rec.updated_at = "started", rec.starts + 1, time.time()
             self._change(rec)
 
+    def requeued(self, utt: Utterance) -> None:
+        """Back in the queue unspoken (synthesis went away before it was
+        heard): queued again, and that start does not count as a crash."""
+        with self._lock:
+            rec = self._open.get(utt.id)
+            if rec is None or rec.state != "started":
+                return
+            rec.state, rec.starts, rec.updated_at = "queued", max(0, rec.starts - 1), time.time()
+            self._change(rec)
+
     def finished(self, utt: Utterance, *, spoken: bool) -> None:
         self._close(utt, "finished" if spoken else "skipped", "")
 

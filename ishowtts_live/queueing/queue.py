@@ -9,6 +9,10 @@ are accepted, start playing and finish, so a crash loses none and repeats none
 that finished.
 
 One event loop owns the queue: nothing here is thread-safe, on purpose.
+
+Longer than 400 lines: one data structure whose parts (the heap, the arrival
+deques, the per-user lists, lazy deletion) keep each other's invariants, and
+that is clearer read in one place than split.
 """
 
 from __future__ import annotations
@@ -126,6 +130,8 @@ class SpeechQueue:
         self._paused_at = 0.0  # when the current pause began (queue clock)
         self._paused_total = 0.0  # seconds of the pauses that ended
         self._changed = asyncio.Event()
+        self._taken: dict[str, _Entry] = {}  # given to playback, not finished: where it stood
+        self._away_since: float | None = None  # synthesis is away (a remote server) since then
 
     # ------------------------------------------------------------ the loops' side
 
@@ -168,10 +174,11 @@ class SpeechQueue:
             _, _, _, entry = heapq.heappop(self._heap)
             if not entry.alive:
                 continue
-            if entry.expires_at <= now:
-                self._remove(entry, "stale", "stale")
+            if self._expired(entry, now):
+                self._remove(entry, "stale", self._stale_reason)
                 continue
             self._detach(entry)
+            self._taken[entry.utt.id] = entry
             self._served_round[entry.cls] = max(self._served_round[entry.cls], entry.round)
             self._maybe_compact()
             return entry.utt
@@ -183,7 +190,7 @@ class SpeechQueue:
         if self._paused or n <= 0:
             return []
         now = self.clock()
-        live = (e for e in self._live.values() if e.expires_at > now)
+        live = (e for e in self._live.values() if not self._expired(e, now))
         return [e.utt for e in heapq.nsmallest(n, live, key=lambda e: (e.cls, e.round, e.seq))]
 
     async def get(self) -> Utterance:
@@ -207,8 +214,49 @@ class SpeechQueue:
         """Playback of ``utt`` ended: spoken fully, or skipped / failed. Either
         way a paid one is never spoken again."""
         self.playing.pop(utt.id, None)
+        self._taken.pop(utt.id, None)
         if self.journal is not None and priority_class(utt) == PAID:
             self.journal.finished(utt, spoken=spoken)
+
+    def requeue(self, utt: Utterance) -> bool:
+        """Put ``utt``, taken for playback but not spoken (synthesis went away),
+        back where it stood, with its own time to live; False when it was not
+        taken from here. A paid one stays journaled as not yet spoken."""
+        entry = self._taken.pop(utt.id, None)
+        self.playing.pop(utt.id, None)
+        if entry is None or utt.id in self._live:
+            return False
+        again = _Entry(utt, entry.cls, entry.user, entry.round, entry.seq, entry.queued_at, entry.expires_at,
+                       entry.paused_before)
+        mine = self._users.setdefault((again.cls, again.user), [])
+        mine.insert(sum(1 for e in mine if e.seq < again.seq), again)
+        self._live[utt.id] = again
+        heapq.heappush(self._heap, (again.cls, again.round, again.seq, again))
+        arrivals = self._arrivals[again.cls]
+        arrivals.insert(sum(1 for e in arrivals if e.seq < again.seq), again)
+        if self.journal is not None and again.cls == PAID:
+            self.journal.requeued(utt)
+        self._changed.set()
+        return True
+
+    def synthesis_away(self, away: bool) -> None:
+        """While synthesis is away (a remote server lost), chat and
+        announcements that outlive their time to live are dropped with reason
+        ``synth_unavailable``; paid ones wait, and the time synthesis was away
+        does not count against theirs."""
+        now = self.clock()
+        if away and self._away_since is None:
+            self._away_since = now
+        elif not away and self._away_since is not None:
+            for entry in self._live.values():
+                if entry.cls == PAID and math.isfinite(entry.expires_at):
+                    entry.expires_at += now - max(self._away_since, entry.queued_at)
+            self._away_since = None
+            self._changed.set()
+
+    def expire(self) -> None:
+        """Drop what has outlived its time to live now (it is also done lazily)."""
+        self._expire(self.clock())
 
     def requeue_journaled(self, admit: Callable[[Utterance], Verdict] | None = None) -> list[Utterance]:
         """Queue the paid utterances the journal holds as not yet spoken (call
@@ -279,8 +327,8 @@ class SpeechQueue:
     def snapshot(self) -> list[QueueItem]:
         """The waiting items, in the order they would be spoken."""
         now = self.clock()
-        for entry in [e for e in self._live.values() if e.expires_at <= now]:
-            self._remove(entry, "stale", "stale")
+        for entry in [e for e in self._live.values() if self._expired(e, now)]:
+            self._remove(entry, "stale", self._stale_reason)
         items = []
         for entry in sorted(self._live.values(), key=lambda e: (e.cls, e.round, e.seq)):
             event = entry.utt.event
@@ -374,10 +422,17 @@ class SpeechQueue:
                 head = arrivals[0]
                 if not head.alive:
                     arrivals.popleft()
-                elif head.expires_at <= now:
-                    self._remove(head, "stale", "stale")
+                elif self._expired(head, now):
+                    self._remove(head, "stale", self._stale_reason)
                 else:
                     break
+
+    def _expired(self, entry: _Entry, now: float) -> bool:
+        return entry.expires_at <= now and not (self._away_since is not None and entry.cls == PAID)
+
+    @property
+    def _stale_reason(self) -> str:
+        return "synth_unavailable" if self._away_since is not None else "stale"
 
     def _eviction_candidate(self) -> _Entry | None:
         for cls in (CHAT, ANNOUNCEMENT, PAID):

@@ -1,6 +1,7 @@
-"""Checks of ``[engine]`` and ``[voices]`` that need more than a key's type:
-model names, the device, weight files, every voice. Torch-free (voices are
-read with soundfile), so ``config check`` stays fast."""
+"""Checks of ``[engine]``, ``[voices]`` and ``[serve]`` that need more than a
+key's type: model names, the device, weight files, every voice, the Triton
+server's address, the serving ports. Torch-free (voices are read with
+soundfile), so ``config check`` stays fast."""
 
 from __future__ import annotations
 
@@ -41,6 +42,15 @@ def check_engine(loaded: LoadedConfig) -> list[str]:
                 f"engine.vocoder: {root} must be a Vocos folder with config.yaml and pytorch_model.bin "
                 f"(missing: {', '.join(missing)})"
             )
+    if engine.backend == "triton":
+        from ishowtts_live.synth.wire import parse_url
+
+        try:
+            parse_url(engine.triton.url)
+        except ValueError as exc:
+            problems.append(f"engine.triton.url: {exc}")
+        if not engine.triton.model.strip():
+            problems.append("engine.triton.model: give the model's name on the server (e.g. 'f5_tts')")
     if engine.first_chunk_s > engine.chunk_s:
         problems.append("engine.first_chunk_s: must not exceed engine.chunk_s")
     if not engine.buckets_s:
@@ -59,4 +69,18 @@ def check_voices(loaded: LoadedConfig) -> list[str]:
     if cfg.default not in ids:
         known = ", ".join(ids) or "none"
         problems.append(f"voices.default: no voice {cfg.default!r} in {voices.describe_dir(cfg.dir)} (found: {known})")
+    return problems
+
+
+def check_serve(loaded: LoadedConfig) -> list[str]:
+    serve = loaded.config.serve
+    ports = {"grpc_port": serve.grpc_port, "http_port": serve.http_port, "metrics_port": serve.metrics_port}
+    problems = []
+    seen: dict[int, str] = {}
+    for key, port in ports.items():
+        if port in seen:
+            problems.append(f"serve.{key}: {port} is also serve.{seen[port]}; each port must differ")
+        seen.setdefault(port, key)
+    if not re.match(r"^[A-Za-z0-9_.-]+$", serve.model):
+        problems.append(f"serve.model: {serve.model!r} is not a Triton model name (letters, digits, '_', '-', '.')")
     return problems

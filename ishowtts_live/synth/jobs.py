@@ -20,11 +20,10 @@ import structlog
 
 from ishowtts_live.errors import IshowttsError, SynthesisError
 from ishowtts_live.events import AudioChunk
-from ishowtts_live.synth.protocol import StreamStats, SynthRequest
+from ishowtts_live.synth.protocol import END, StreamStats, SynthRequest, next_block
 
 log = structlog.get_logger(__name__)
 
-_END = object()  # the last item of a job that ended normally (or was cancelled)
 
 
 class Job:
@@ -44,7 +43,7 @@ class Job:
     def settle(self, exc: BaseException | None = None) -> None:
         """The job is over: ended, cancelled (``Cancelled``) or failed (``exc``)."""
         self.stats.finished = time.perf_counter()
-        self._post(self._last, _END if exc is None else failure(exc))
+        self._post(self._last, END if exc is None else failure(exc))
 
     def _post(self, deliver: Callable[[Any], None], item: Any) -> None:
         try:
@@ -90,12 +89,7 @@ class EngineStream:
         return self
 
     async def __anext__(self) -> AudioChunk:
-        item = await self._job.out.get()
-        if item is _END:
-            raise StopAsyncIteration
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        return await next_block(self._job.out)
 
     def cancel(self) -> None:
         self._job.cancel.set()
@@ -162,7 +156,7 @@ def failure(exc: BaseException) -> Any:
     from ishowtts_live.synth.sampler import Cancelled
 
     if isinstance(exc, Cancelled):
-        return _END
+        return END
     if not isinstance(exc, IshowttsError):
         # the consumer logs the one error line; the traceback is for a
         # developer (log.level = "debug")

@@ -18,6 +18,8 @@ class LocalSynthesizer:
     """``engine_factory(loaded)`` builds the engine (default: load it from the
     config); tests hand in one already loaded."""
 
+    recovers = False  # a dead engine thread does not come back: its messages fail
+
     def __init__(self, loaded: LoadedConfig, engine_factory: Callable[[LoadedConfig], Any] | None = None):
         self.loaded = loaded
         self.thread = EngineThread(loaded, engine_factory)

@@ -1,6 +1,7 @@
-"""Prepared voices: each voice's reference turned once, at start, into what
-the model reads (loudness-normalised audio at the model's rate, its mel,
-its transcript as upstream feeds it, and that transcript's pinyin tokens).
+"""Prepared voices: each voice's reference (:mod:`.reference`) turned once,
+at start, into what the model reads (loudness-normalised audio at the
+model's rate, its mel, its transcript as upstream feeds it, and that
+transcript's pinyin tokens).
 """
 
 from __future__ import annotations
@@ -9,27 +10,16 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 from ishowtts_live.synth import voices
+from ishowtts_live.synth.reference import TARGET_RMS, padded_samples, reference_transcript
 
 if TYPE_CHECKING:
     from ishowtts_live.synth.engine import F5Engine
 
-TARGET_RMS = 0.1  # upstream's loudness target for references
-REF_TAIL_SILENCE_S = 0.05  # upstream appends 50 ms of silence after the trimmed reference
-
-
-def reference_transcript(text: str) -> str:
-    """The transcript as upstream feeds it to the model: ending in ". " or "。",
-    plus one more space when it ends in a one-byte character."""
-    text = text.strip()
-    if not text.endswith(". ") and not text.endswith("。"):
-        text = text + " " if text.endswith(".") else text + ". "
-    if len(text[-1].encode("utf-8")) == 1:
-        text += " "
-    return text
+__all__ = ["PreparedVoice", "TARGET_RMS", "pinyin_tokens", "prepare_reference", "prepare_voice",
+           "reference_transcript"]
 
 
 @functools.lru_cache(maxsize=8192)
@@ -62,8 +52,7 @@ class PreparedVoice:
 def prepare_voice(engine: F5Engine, voice: voices.Voice) -> PreparedVoice:
     """Read, trim and pad the reference of ``voice``; see :func:`prepare_reference`."""
     ref = voices.read_reference(voice)
-    samples = np.concatenate([ref.samples, np.zeros(int(REF_TAIL_SILENCE_S * ref.sample_rate), np.float32)])
-    return prepare_reference(engine, voice, torch.from_numpy(samples)[None], ref.sample_rate)
+    return prepare_reference(engine, voice, torch.from_numpy(padded_samples(ref))[None], ref.sample_rate)
 
 
 @torch.inference_mode()

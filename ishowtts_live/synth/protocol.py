@@ -17,6 +17,7 @@ synthesis use the kit's ``FakeSynthesizer``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, AsyncIterator, Callable, Literal, Protocol, Sequence, runtime_checkable
@@ -116,6 +117,12 @@ class Synthesizer(Protocol):
     def max_batch(self) -> int:
         """How many messages it synthesizes together (1: one at a time)."""
 
+    @property
+    def recovers(self) -> bool:
+        """Whether it comes back by itself after SynthUnavailable (a remote
+        server it reconnects to): the pipeline then keeps the message and
+        waits for :meth:`health` to serve again. False: the message failed."""
+
     async def start(self, *, warmup: bool | None = None, progress: WarmupProgress | None = None) -> float:
         """Load or connect, prepare the voices and (``warmup``; None = the
         config's engine.warmup) warm up; returns the warm-up seconds.
@@ -143,6 +150,20 @@ class Synthesizer(Protocol):
     def stream_ahead(self, requests: Sequence[SynthRequest]) -> list[AudioStream]:
         """Messages that will be spoken later, as one group behind everything
         asked for with :meth:`stream`; batched together where the backend can."""
+
+
+END = object()  # what a stream's queue holds after its last block (else the exception that ended it)
+
+
+async def next_block(queue: asyncio.Queue) -> AudioChunk:
+    """``__anext__`` of a stream whose blocks arrive through ``queue``,
+    followed by :data:`END` or the exception that ended it."""
+    item = await queue.get()
+    if item is END:
+        raise StopAsyncIteration
+    if isinstance(item, BaseException):
+        raise item
+    return item
 
 
 async def synthesize(synth: Synthesizer, request: SynthRequest) -> tuple[np.ndarray, StreamStats]:

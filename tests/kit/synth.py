@@ -30,10 +30,9 @@ import numpy as np
 
 from ishowtts_live.errors import SynthUnavailable, VoiceError
 from ishowtts_live.events import AudioChunk
-from ishowtts_live.synth.protocol import StreamStats, SynthHealth, SynthRequest
+from ishowtts_live.synth.protocol import END, StreamStats, SynthHealth, SynthRequest, next_block
 
 NOW, AHEAD = 0, 1
-_END = object()
 
 
 class FakeStream:
@@ -54,12 +53,7 @@ class FakeStream:
         return self
 
     async def __anext__(self) -> AudioChunk:
-        item = await self._out.get()
-        if item is _END:
-            raise StopAsyncIteration
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        return await next_block(self._out)
 
     def cancel(self) -> None:
         if not self._cancelled and not self.done:  # cancelled while it still mattered
@@ -82,14 +76,14 @@ class FakeStream:
         for callback in self._on_done:
             callback()
         self._on_done.clear()
-        self._out.put_nowait(error if error is not None else _END)
+        self._out.put_nowait(error if error is not None else END)
 
 
 class FakeSynthesizer:
     def __init__(self, *, sample_rate: int = 24000, block_ms: int = 50, seconds_per_char: float = 0.25,
                  max_audio_s: float = 30.0, latency_s: float = 0.0, rtf: float = 0.0, max_batch: int = 1,
                  voices: Iterable[str] = ("default", "zh16"), default_voice: str = "default", nfe_step: int = 7,
-                 fail: Callable[[SynthRequest], BaseException | None] | None = None,
+                 fail: Callable[[SynthRequest], BaseException | None] | None = None, recovers: bool = False,
                  warmup_steps: int = 0, warmup_step_s: float = 0.0):
         self._rate = sample_rate
         self.block = sample_rate * block_ms // 1000
@@ -102,6 +96,7 @@ class FakeSynthesizer:
         self.default_voice = default_voice
         self.nfe_step = nfe_step
         self.fail = fail  # an error for a request (that message fails), or None
+        self.recovers = recovers  # SynthUnavailable is "away for now" (a remote backend)
         # what it was asked, for the tests to look at
         self.requests: list[SynthRequest] = []  # every request, in the order asked
         self.ahead_groups: list[int] = []  # the size of each group asked for ahead
@@ -166,6 +161,10 @@ class FakeSynthesizer:
             self._task = None
 
     async def wait_ready(self, timeout: float) -> None:
+        if not self.health().serving and self.recovers:  # like a remote backend: wait for it to come back
+            deadline = asyncio.get_running_loop().time() + timeout
+            while not self.health().serving and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
         if not self.health().serving:
             raise SynthUnavailable("the fake synthesizer is not running")
 

@@ -60,16 +60,25 @@ def _with_graphs(fast, monkeypatch, graph_class=_FakeGraph) -> FastSampler:
     return fast
 
 
-def test_compile_without_a_cpp_compiler_steps_down_to_eager(engine, monkeypatch, tmp_path):
+@pytest.fixture
+def no_cxx(monkeypatch, tmp_path):
+    """Inductor's CPU backend with no working C++ compiler (CXX names a missing
+    one). Through the config's own ``patch``, which restores the options:
+    ``monkeypatch.setattr`` on a config proxy deletes the option on undo and
+    breaks every later compile in the session."""
+    import torch._inductor.config as inductor
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    # no cached kernel either: a cached one would not need the compiler
+    with inductor.patch({"cpp.cxx": (None, str(tmp_path / "no-such-c++")), "fx_graph_cache": False}):
+        yield
+
+
+def test_compile_without_a_cpp_compiler_steps_down_to_eager(engine, no_cxx):
     """No working C++ compiler (CXX names a missing one, as inductor's CPU
     backend reads it): the message is served, uncompiled, with the same mel;
     one warning line names the cause and what runs instead; later messages
     do not try again."""
-    import torch._inductor.config as inductor
-
-    monkeypatch.setattr(inductor.cpp, "cxx", (None, str(tmp_path / "no-such-c++")))
-    monkeypatch.setattr(inductor, "fx_graph_cache", False)  # a cached kernel would not need the compiler
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     torch._dynamo.reset()
     try:
         fast = _fast(engine, compile_mode="default")
@@ -188,19 +197,14 @@ def test_key_masking_builds_no_dense_mask_and_matches_upstream(monkeypatch):
     assert not ours[~mask].any()
 
 
-def test_eager_sampler_compile_failure_steps_down(engine, monkeypatch, tmp_path):
+def test_eager_sampler_compile_failure_steps_down(engine, no_cxx):
     """Fast path off, compile on (blocks compiled one by one): without a C++
     compiler the message is still synthesized, uncompiled, the same mel as
     never compiled, with one warning line; the blocks are plain again."""
-    import torch._inductor.config as inductor
-
     assert engine.fast is None  # the session's CPU engine
     voice = engine.prepared_voice(None)
     params = engine.params(voice, nfe_step=NFE, seed=3)
     plain = engine.generate_mel(voice, TEXTS[1], params)
-    monkeypatch.setattr(inductor.cpp, "cxx", (None, str(tmp_path / "no-such-c++")))
-    monkeypatch.setattr(inductor, "fx_graph_cache", False)
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     torch._dynamo.reset()
     try:
         engine.compile("default")
