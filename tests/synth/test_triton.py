@@ -77,7 +77,7 @@ def test_a_bad_url_is_a_config_error_in_one_line():
     result = kit.run_cli("config", "check", "-o", "engine.backend=triton", "-o", "engine.triton.url=tcp://x")
     assert result.returncode == 78
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "engine.triton.url: expected grpc://host:port" in lines[0]
+    assert len(lines) == 1 and "engine.triton.url" in lines[0] and "expected grpc://host:port" in lines[0]
 
 
 @pytest.mark.parametrize(("wave", "why"), [
