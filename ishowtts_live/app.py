@@ -1,10 +1,13 @@
-"""The composition root: build the stages, start them sink-first, stop them in
-reverse. Nothing else wires stages together.
+"""The composition root: build the stages, start them in dependency order,
+stop them in reverse. Nothing else wires stages together.
 
-Start: sink → synthesizer (load + warm-up) → journal + queue → filters →
-pipeline (playback, ingest) → sources → controls + control server → READY.
-Stop (SIGTERM): sources first, the utterance playing may finish within the
-grace period, then the rest in reverse; a second signal forces it.
+Start: controls + control server (answering 503 with the start's progress) →
+sink → synthesizer (load + warm-up, each step reported to systemd and the
+control API) → journal + queue → filters → pipeline (playback, ingest) →
+sources → the stages attached to the controls → READY.
+Stop (SIGTERM): commands answer 503, sources stop first, the utterance playing
+may finish within the grace period, then the rest in reverse, the control
+server last; a second signal forces it.
 
 It also names each stage's config checks (:data:`CONFIG_CHECKS`), so
 ``config check`` and ``run`` refuse the same configurations, and which
@@ -136,6 +139,8 @@ class Daemon:
         self.overrides = RuntimeOverrides()
         self.shutdown = lifecycle.Shutdown()
         self.notifier = lifecycle.Notifier()
+        self.startup = lifecycle.Startup(self.notifier, self.config.daemon.warmup_step_timeout_s)
+        self.startup.listeners.append(self._publish_progress)
         self.started_at = time.time()
         self.ready = asyncio.Event()
         self.sources: list[Any] = []
@@ -159,12 +164,14 @@ class Daemon:
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(self.shutdown.uninstall)
             await self._start(stack)
-            self.notifier.ready(f"speaking; {len(self.sources)} source(s)")
+            self.startup.ready(f"speaking; {len(self.sources)} source(s)")
             self.ready.set()
+            self.bus.publish("ready", startup_s=round(self.startup.elapsed_s, 1))
             log.info("ready", sources=[s.name for s in self.sources], voice=self.config.voices.default,
-                     nfe_step=self.config.engine.nfe_step, state_dir=str(self.journal.path))
+                     nfe_step=self.config.engine.nfe_step, state_dir=str(self.journal.path),
+                     startup_s=round(self.startup.elapsed_s, 1))
             reason = await self._wait_for_end()
-            self.notifier.stopping()
+            self.startup.stopping()
             log.info("stopping", reason=reason)
             await self._stop_gracefully()
         alive = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
@@ -175,17 +182,32 @@ class Daemon:
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         cfg = self.config
+        # 0. the moderator's controls and their server: first up, last down, so /healthz and
+        #    `ctl status` show the start's progress; commands answer 503 until the stages run
+        self.controls = Controls(
+            config=cfg, synth=self.synth, overrides=self.overrides, drops=self.drops, bus=self.bus,
+            metrics=self.metrics, startup=self.startup, started_at=self.started_at,
+            voice_ids=lambda: list(discover_voices(cfg.voices.dir)),
+        )
+        if cfg.control.enabled:
+            from ishowtts_live.control.server import ControlServer
+
+            self.control = ControlServer(self.controls, cfg.control, cfg.state.dir)
+            await self.control.start()
+            stack.push_async_callback(self.control.stop)
         # 1. sink
+        self.startup.stage("opening the audio output")
         self.sink = self._sink or await open_sink(self.loaded)
         if self._sink is not None:
             await self.sink.open()
         stack.push_async_callback(self.sink.close)
         # 2. synthesis: load, warm up
-        self.notifier.status("loading the model")
-        warm = await self.synth.start(progress=self._warming)
+        self.startup.stage("loading the model")
+        warm = await self.synth.start(progress=self.startup.progress)
         stack.push_async_callback(self.synth.stop)
         self.metrics.watch_synth(self.synth)
         log.info("engine ready", warmup_s=round(warm, 2))
+        self.startup.stage("starting the pipeline")
         # 3. journal, moderation state, queue
         self.journal = Journal.open(self.loaded)
         stack.callback(self.journal.close)
@@ -222,26 +244,17 @@ class Daemon:
             if hasattr(source, "on_reconnect"):
                 source.on_reconnect = lambda name, error: self.metrics.reconnects.labels(name).inc()
             self._spawn(self.ingest.run(source), f"source:{source.name}")
-        # 7. the moderator's controls and their server: last up, first down
-        self.controls = Controls(
-            config=cfg, queue=self.queue, playback=self.playback, ingest=self.ingest, moderator=moderator,
-            chain=self.chain, synth=self.synth, overrides=self.overrides, backlog=self.backlog, clock=self.clock,
-            drops=self.drops, bus=self.bus, metrics=self.metrics, sources=self.sources, ready=self.ready,
-            started_at=self.started_at, voice_ids=lambda: list(discover_voices(cfg.voices.dir)),
-        )
-        if cfg.control.enabled:
-            from ishowtts_live.control.server import ControlServer
-
-            self.control = ControlServer(self.controls, cfg.control, cfg.state.dir)
-            await self.control.start()
-            stack.push_async_callback(self.control.stop)
+        # 7. every stage runs: the moderator's commands reach them from READY on
+        self.controls.attach(queue=self.queue, playback=self.playback, ingest=self.ingest, moderator=moderator,
+                             chain=self.chain, backlog=self.backlog, clock=self.clock, sources=self.sources)
 
     def recheck(self, utt: Utterance) -> Verdict:
         """Right before speaking: a mute or blocked word added since it was queued still wins."""
         return self.chain.recheck(utt.event, utt.text) if utt.event is not None else KEPT
 
-    def _warming(self, step: int, steps: int, what: str) -> None:
-        self.notifier.status(f"warming up {step}/{steps}: {what}")
+    def _publish_progress(self, startup: lifecycle.Startup) -> None:
+        """Each stage and warm-up step of the start, on the event stream (`ctl events`)."""
+        self.bus.publish("starting", step=startup.step, steps=startup.steps, what=startup.what)
 
     def _prefetch(self) -> int:
         """engine.prefetch; auto = what the synthesizer batches at once."""

@@ -1,18 +1,20 @@
 """The moderator's controls: the one typed façade the control plane
 (``control/``: the REST API, its event and overlay feeds, ``ctl``) talks
-to. The composition root builds it once the stages run; it reaches the
+to. The composition root builds it first, so the control API answers while
+the daemon starts, and attaches the stages once they run; it reaches the
 stages so that the control plane never imports the pipeline or an engine.
 
 Reading: :meth:`status`, :meth:`queue`, :meth:`overlay`, :meth:`health`,
 :meth:`voices`, the event stream. Commands: skip, pause/resume, clear,
 remove (one message), mute/unmute, block/unblock (a
 :class:`~ishowtts_live.errors.ModerationConflict` when the config file sets
-the entry), voice, nfe, say, tts.
+the entry), voice, nfe, say, tts. Until the stages run (and once they
+stop) :meth:`unavailable` says why commands must wait; the control server
+answers them 503 with that line.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -24,11 +26,12 @@ from prometheus_client import generate_latest
 from ishowtts_live.bus import EventBus, Subscription
 from ishowtts_live.config.schema import Config
 from ishowtts_live.control.protocol import (
-    Engine, Health, Item, OverlayState, Queue, SourceStatus, Speaking, Status, Timing, Voices, item_of,
+    Engine, Health, Item, OverlayState, Progress, Queue, SourceStatus, Speaking, Status, Timing, Voices, item_of,
     overlay_item_of,
 )
 from ishowtts_live.events import ChatEvent, Utterance, Verdict, now_pair, utterance_fields
 from ishowtts_live.filters.chain import FilterChain
+from ishowtts_live.lifecycle import Startup
 from ishowtts_live.metrics import Metrics
 from ishowtts_live.pipeline import (
     Backlog, Change, Drops, EventClock, Ingest, Moderator, Playback, Removed, RuntimeOverrides, new_utterance_id,
@@ -43,29 +46,66 @@ SOURCE_STATS = ("state", "connects", "reconnects", "received", "duplicates", "pa
 @dataclass
 class Controls:
     config: Config
-    queue: SpeechQueue
-    playback: Playback
-    ingest: Ingest
-    moderator: Moderator
-    chain: FilterChain
     synth: Synthesizer
     overrides: RuntimeOverrides
-    backlog: Backlog
-    clock: EventClock
     drops: Drops
     bus: EventBus
     metrics: Metrics
-    sources: list[Any]
-    ready: asyncio.Event  # set once the daemon has started every stage
+    startup: Startup  # the daemon's phase and its start's progress
     started_at: float
     voice_ids: Callable[[], list[str]] = list  # the voices the config names (the composition root knows where)
     _health_seen: tuple = field(default=(), init=False, repr=False)
+    # The running stages: None until the daemon attaches them (:meth:`attach`).
+    # Nothing below reads them before that: the server answers 503 first.
+    queue: SpeechQueue | None = None
+    playback: Playback | None = None
+    ingest: Ingest | None = None
+    moderator: Moderator | None = None
+    chain: FilterChain | None = None
+    backlog: Backlog | None = None
+    clock: EventClock | None = None
+    sources: list[Any] | None = None
+
+    def attach(self, *, queue: SpeechQueue, playback: Playback, ingest: Ingest, moderator: Moderator,
+               chain: FilterChain, backlog: Backlog, clock: EventClock, sources: list[Any]) -> None:
+        """The stages, once every one runs (commands work from the daemon's READY on)."""
+        self.queue, self.playback, self.ingest, self.moderator = queue, playback, ingest, moderator
+        self.chain, self.backlog, self.clock, self.sources = chain, backlog, clock, sources
+
+    @property
+    def ready(self) -> bool:
+        return self.startup.phase == "ready" and self.queue is not None
+
+    def unavailable(self) -> str:
+        """Why commands cannot run now ("" when they can)."""
+        if self.ready:
+            return ""
+        if self.startup.phase == "stopping":
+            return "the daemon is stopping"
+        return f"the daemon is starting ({self.startup.describe()})"
+
+    def _detail(self) -> str:
+        return self.startup.describe() if self.startup.phase == "starting" else ""
+
+    def progress(self) -> Progress | None:
+        """How far the start got (None once started)."""
+        s = self.startup
+        if s.phase != "starting":
+            return None
+        return Progress(step=s.step, steps=s.steps, what=s.what, elapsed_s=round(s.elapsed_s, 1))
 
     # ------------------------------------------------------------------ reading
 
     def status(self) -> Status:
         from ishowtts_live import __version__
 
+        uptime = round(time.time() - self.started_at, 1)
+        voice = self.overrides.voice or self.config.voices.default
+        nfe_step = self.overrides.nfe_step or self.config.engine.nfe_step
+        if not self.ready:
+            return Status(version=__version__, uptime_s=uptime, ready=False, phase=self.startup.phase,
+                          detail=self._detail(), progress=self.progress(), paused=False, speaking=None, queue_depth=0, spoken=0,
+                          received=0, voice=voice, nfe_step=nfe_step)
         current = self.playback.current
         speaking = None
         if current is not None:
@@ -75,12 +115,11 @@ class Controls:
         state = self.moderator.state
         health = self.synth.health()
         return Status(
-            version=__version__, uptime_s=round(time.time() - self.started_at, 1), ready=self.ready.is_set(),
+            version=__version__, uptime_s=uptime, ready=True,
             paused=self.queue.paused, speaking=speaking,
             queue_depth=len(self.queue), spoken=self.playback.spoken,
             skipped=self.playback.outcomes["skipped"], failed=self.playback.outcomes["failed"],
-            received=self.ingest.received, voice=self.overrides.voice or self.config.voices.default,
-            nfe_step=self.overrides.nfe_step or self.config.engine.nfe_step, backlog_degraded=self.backlog.active,
+            received=self.ingest.received, voice=voice, nfe_step=nfe_step, backlog_degraded=self.backlog.active,
             sources=[_source_status(s) for s in self.sources],
             muted_users=state.muted_users(), blocked_words=state.blocked_words(),
             config_muted_users=sorted(state.config_muted), config_blocked_words=list(state.config_blocked.values()),
@@ -104,7 +143,9 @@ class Controls:
         return self.playback.current
 
     def overlay(self, count: int) -> OverlayState:
-        """What the overlay shows: the message being spoken and the next ``count``."""
+        """What the overlay shows: the message being spoken and the next ``count`` (nothing before the start)."""
+        if not self.ready:
+            return OverlayState(speaking=None, next=[], seq=self.bus.seq)
         current = self.playback.current
         return OverlayState(speaking=overlay_item_of(current) if current is not None else None,
                             next=[overlay_item_of(u) for u in self.waiting(count)] if count else [],
@@ -116,8 +157,8 @@ class Controls:
                       voices=sorted(set(self.voice_ids()) | {default}))
 
     def health(self) -> Health:
-        if not self.ready.is_set():
-            return Health(status="starting", ready=False)
+        if not self.ready:
+            return Health(status=self.startup.phase, ready=False, detail=self._detail(), progress=self.progress())
         synth = self.synth.health()
         if synth.serving:
             return Health(status="ok", ready=True)
@@ -138,7 +179,7 @@ class Controls:
 
     def metrics_text(self, event_clients: int) -> bytes:
         """The Prometheus exposition, gauges brought up to date."""
-        self.metrics.queue_depth.set(len(self.queue))
+        self.metrics.queue_depth.set(len(self.queue) if self.queue is not None else 0)
         self.metrics.event_clients.set(event_clients)
         return generate_latest(self.metrics.registry)
 
@@ -147,8 +188,10 @@ class Controls:
 
     def publish_health_changes(self) -> None:
         """A ``health`` event when the engine's state or a source's connection
-        changed since the last call (the daemon calls it twice a second), so
-        the panel follows them without asking."""
+        changed since the last call (the daemon calls it twice a second, from
+        READY on), so the panel follows them without asking."""
+        if not self.ready:
+            return
         health = self.synth.health()
         sources = [_source_status(s) for s in self.sources]
         seen = (health.state, health.detail, *((s.name, s.state, s.last_error) for s in sources))

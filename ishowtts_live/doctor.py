@@ -9,7 +9,6 @@ daemon, so doctor asks its control API for it, and says so when none runs.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import subprocess
@@ -159,20 +158,9 @@ def where_lines(report: Report, loaded) -> None:
                                f"{token_path(cfg.control.token_file, cfg.state.dir)})")
     report.line(None, "wav", cfg.audio.wav_path)
     report.line(None, "hub cache", describe_cache(cfg.engine.cache_dir))
-    report.line(None, "kernels", os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-                or f"{_inductor_default()} (torch's default; the units set TORCHINDUCTOR_CACHE_DIR)")
-
-
-def _inductor_default() -> str:
-    # torch's own default, computed the way torch does without importing it
-    import getpass
-    import tempfile
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return os.path.join(tempfile.gettempdir(), f"torchinductor_{user}")
+    caches = paths.kernel_caches()
+    report.line(None, "kernels", f"{caches['TORCHINDUCTOR_CACHE_DIR']} (torch.compile), "
+                                 f"{caches['TRITON_CACHE_DIR']} (Triton): kept across starts")
 
 
 def _hub_state(ref: str, cache_dir: str) -> str:

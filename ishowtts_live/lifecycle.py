@@ -1,8 +1,12 @@
-"""Process life: signals, systemd notifications and the watchdog.
+"""Process life: signals, systemd notifications, the watchdog, and where
+the daemon is between start and stop.
 
 * A signal handler only records intent: the first SIGTERM/SIGINT sets the
   shutdown event (sources stop, the utterance playing may finish within the
   grace period); a second one forces an immediate stop.
+* While starting, every stage and warm-up step is a ``STATUS=`` line
+  (``systemctl status`` shows it) with ``EXTEND_TIMEOUT_USEC=``, so a slow
+  device is not killed at ``TimeoutStartSec`` while it makes progress.
 * ``READY=1`` is sent after warm-up, ``STOPPING=1`` when shutdown begins, and
   ``WATCHDOG=1`` from a task on the event loop itself — a wedged loop stops
   the pings, so systemd restarts a daemon that hangs, not one that is busy.
@@ -14,6 +18,8 @@ import asyncio
 import os
 import signal
 import socket
+import time
+from typing import Callable, Literal
 
 import structlog
 
@@ -74,6 +80,63 @@ class Notifier:
             if healthy():
                 self.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
+
+
+Phase = Literal["starting", "ready", "stopping"]
+
+
+class Startup:
+    """The daemon's phase and, while it starts, how far it got: what the
+    control API shows (``/healthz``, ``ctl status``) and what systemd is told.
+
+    :meth:`stage` names a part of the start without a count (opening the
+    audio output, loading the model); :meth:`progress` is a warm-up step
+    (the synthesizer's ``WarmupProgress``). Each one extends systemd's start
+    timeout by ``step_timeout_s`` from now: a timeout then means one step
+    hung, not that the whole warm-up was long."""
+
+    def __init__(self, notifier: Notifier, step_timeout_s: float = 600.0):
+        self.notifier = notifier
+        self.step_timeout_s = step_timeout_s
+        self.phase: Phase = "starting"
+        self.step = 0
+        self.steps = 0
+        self.what = "starting"
+        self.listeners: list[Callable[[Startup], None]] = []  # told of every stage and step
+        self._t0 = time.monotonic()
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self._t0
+
+    def describe(self) -> str:
+        """``warm-up 12/40: batch 1, 750 frames`` while warming up, the stage before that."""
+        if self.phase != "starting":
+            return self.phase
+        return f"warm-up {self.step}/{self.steps}: {self.what}" if self.steps else self.what
+
+    def stage(self, what: str) -> None:
+        self.step = self.steps = 0
+        self.what = what
+        self._changed()
+
+    def progress(self, step: int, steps: int, what: str) -> None:
+        self.step, self.steps, self.what = step, steps, what
+        self._changed()
+
+    def ready(self, status: str = "") -> None:
+        self.phase = "ready"
+        self.notifier.ready(status)
+
+    def stopping(self) -> None:
+        self.phase = "stopping"
+        self.notifier.stopping()
+
+    def _changed(self) -> None:
+        self.notifier.notify(f"STATUS=starting: {self.describe()}",
+                             f"EXTEND_TIMEOUT_USEC={int(self.step_timeout_s * 1e6)}")
+        for listener in self.listeners:
+            listener(self)
 
 
 class Shutdown:

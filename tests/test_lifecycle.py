@@ -5,7 +5,7 @@ import os
 import signal
 import socket
 
-from ishowtts_live.lifecycle import Notifier, Shutdown
+from ishowtts_live.lifecycle import Notifier, Shutdown, Startup
 from tests.kit import until, wait
 
 
@@ -25,6 +25,26 @@ def test_notifier_sends_ready_status_and_stopping(tmp_path):
     n.stopping()
     assert sock.recv(1024) == b"READY=1\nSTATUS=speaking"
     assert sock.recv(1024) == b"STOPPING=1"
+
+
+def test_startup_reports_each_stage_and_step_and_extends_the_timeout(tmp_path):
+    """Every stage and warm-up step is a STATUS= line that extends systemd's
+    start timeout by the step allowance; READY=1 ends the start, STOPPING=1
+    begins the stop; the phase and its description follow."""
+    sock, path = notify_socket(tmp_path)
+    startup = Startup(Notifier(path), step_timeout_s=90)
+    seen = []
+    startup.listeners.append(lambda s: seen.append(s.describe()))
+    assert startup.phase == "starting"
+    startup.stage("loading the model")
+    startup.progress(3, 40, "batch 1, 750 frames")
+    assert sock.recv(1024) == b"STATUS=starting: loading the model\nEXTEND_TIMEOUT_USEC=90000000"
+    assert sock.recv(1024) == b"STATUS=starting: warm-up 3/40: batch 1, 750 frames\nEXTEND_TIMEOUT_USEC=90000000"
+    assert seen == ["loading the model", "warm-up 3/40: batch 1, 750 frames"]
+    startup.ready("speaking")
+    assert sock.recv(1024) == b"READY=1\nSTATUS=speaking" and startup.phase == "ready"
+    startup.stopping()
+    assert sock.recv(1024) == b"STOPPING=1" and startup.describe() == "stopping"
 
 
 def test_notifier_is_silent_without_systemd():

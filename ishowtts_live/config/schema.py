@@ -291,6 +291,8 @@ class BacklogConfig(Section):
 class DaemonConfig(Section):
     shutdown_grace_s: Annotated[float, Meta(ge=0.0, le=120.0)] = 5.0
     exit_when_replay_ends: bool = True
+    # Under systemd each warm-up step extends the start timeout by this much (EXTEND_TIMEOUT_USEC).
+    warmup_step_timeout_s: Annotated[float, Meta(ge=10.0, le=86400.0)] = 600.0
 
 
 class AudioConfig(Section):

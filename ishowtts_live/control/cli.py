@@ -289,8 +289,12 @@ def _who(item: Any) -> str:
 
 
 def format_status(s: Any) -> str:
+    if not s.ready:  # starting or stopping: nothing runs yet (or any more) but the settings
+        phase = f"{s.phase} ({s.detail})" if s.detail else s.phase
+        return "\n".join([f"{PROG} {s.version} · up {_duration(s.uptime_s)} · {phase}",
+                          f"voice     {s.voice} · nfe_step {s.nfe_step}"])
     state = "paused" if s.paused else ("speaking" if s.speaking else "idle")
-    lines = [f"{PROG} {s.version} · up {_duration(s.uptime_s)} · {'ready' if s.ready else 'starting'} · {state}"]
+    lines = [f"{PROG} {s.version} · up {_duration(s.uptime_s)} · ready · {state}"]
     if s.speaking:
         lines.append(f"speaking  {_who(s.speaking)}: {' '.join(s.speaking.text.split())} "
                      f"({s.speaking.kind}, voice {s.speaking.voice or s.voice})")

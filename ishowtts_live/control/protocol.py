@@ -159,10 +159,26 @@ class SourceStatus(msgspec.Struct, kw_only=True):
     last_minute: SourceMinute | None = None  # None: the source keeps no such counts (replay)
 
 
+class Progress(msgspec.Struct, kw_only=True):
+    """How far a daemon that is starting got: warm-up step ``step`` of
+    ``steps`` (both 0 before the warm-up counts), what it is doing."""
+
+    step: int = 0
+    steps: int = 0
+    what: str = ""
+    elapsed_s: float = 0.0  # since the daemon began to start
+
+
 class Status(msgspec.Struct, kw_only=True):
+    """While the daemon is not ready (``phase`` starting or stopping) only
+    the settings and ``progress`` are known; the counts are zero."""
+
     version: str
     uptime_s: float
     ready: bool
+    phase: str = "ready"  # "starting" | "ready" | "stopping"
+    detail: str = ""  # starting: "warm-up 12/40: …" (as /healthz says it)
+    progress: Progress | None = None  # while starting
     paused: bool
     speaking: Speaking | None
     queue_depth: int
@@ -216,8 +232,10 @@ class Error(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
-    status: str  # "ok" | "starting" | "failing"
+    status: str  # "ok" | "starting" | "failing" | "stopping"
     ready: bool
+    detail: str = ""  # starting: "warm-up 12/40: …"
+    progress: Progress | None = None  # while starting
     synthesis: str = ""  # when failing because of synthesis: its state and why
 
     @property

@@ -3,8 +3,12 @@
 Routes call the daemon's :class:`~ishowtts_live.controls.Controls` and nothing else.
 One middleware guards them all, in this order: Host (DNS rebinding) → Origin
 (403) → bearer token (401, except for the public paths: the overlay and the
-panel's static files, which hold no secret) → body problems (400 naming the
-field, 413 over ``control.max_body_bytes``).
+panel's static files, which hold no secret) → the daemon's phase (503 while
+it starts or stops, except for the routes that need no running stage) → body
+problems (400 naming the field, 413 over ``control.max_body_bytes``).
+
+The daemon starts this server first, so ``/healthz`` and ``ctl status`` show
+the warm-up's progress instead of a refused connection, and stops it last.
 """
 
 from __future__ import annotations
@@ -45,8 +49,20 @@ STATIC_TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascrip
 STATIC_FILES = {f"{page}{ext}" for page in PAGES for ext in STATIC_TYPES}
 
 
+# Routes that answer before the stages run and while they stop; every other one is then 503.
+UNREADY = frozenset({"/healthz", "/metrics", "/api/status", "/api/events"})  # plus the pages (overlay, panel)
+
+
 def is_public(path: str) -> bool:
-    return path in PUBLIC or any(path == f"/{page}" or path.startswith(f"/{page}/") for page in PAGES)
+    return path in PUBLIC or _is_page(path)
+
+
+def works_unready(path: str) -> bool:
+    return path in UNREADY or _is_page(path)
+
+
+def _is_page(path: str) -> bool:
+    return any(path == f"/{page}" or path.startswith(f"/{page}/") for page in PAGES)
 
 
 def error(status: int, field: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -59,7 +75,7 @@ def reply(obj: Any, status: int = 200) -> web.Response:
 
 
 class ControlServer:
-    """Started by the daemon after everything else, stopped first."""
+    """Started by the daemon before everything else, stopped last."""
 
     def __init__(self, controls: Controls, cfg: ControlConfig, state: str):
         self.controls = controls
@@ -133,6 +149,10 @@ class ControlServer:
         elif not is_public(request.path) and not security.token_matches(_authorization(request), self.token):
             response = error(401, "authorization", f"missing or wrong bearer token (the daemon's token is in "
                              f"{self.token_path})", headers={"WWW-Authenticate": 'Bearer realm="ishowtts-live"'})
+        elif ((why := self.controls.unavailable()) and not works_unready(request.path)
+              and request.match_info.http_exception is None):  # an unknown path stays a 404
+            response = error(503, "", f"{why}; try again once it is ready (GET /healthz answers 200)",
+                             headers={"Retry-After": "5"})
         else:
             response = await self._handle(request, handler)
         route = request.match_info.route.resource

@@ -25,6 +25,7 @@ import numpy as np
 import structlog
 import torch
 
+from ishowtts_live import paths
 from ishowtts_live.config.loading import LoadedConfig
 from ishowtts_live.errors import SynthesisError
 from ishowtts_live.synth import batching, capture, loading, prepared, sampler, streaming, voices, warmup
@@ -84,6 +85,8 @@ class F5Engine:
             # the loading thread is the engine thread: whatever defaults to
             # "the current device" from here on means the configured one
             torch.cuda.set_device(device)
+        # compiled kernels outlive the process, so the next start compiles nothing (doctor shows where)
+        kernels = paths.use_kernel_caches()
         dtype = loading.resolve_dtype(cfg.dtype, device)
         t0 = time.perf_counter()
         with loading.device_scope(device):
@@ -91,7 +94,7 @@ class F5Engine:
             vocoder = loading.load_vocos(cfg, device)
         log.info("engine loaded", model=cfg.model, device=str(device), dtype=str(dtype).removeprefix("torch."),
                  threads=torch.get_num_threads() if device.type == "cpu" else None,
-                 seconds=round(time.perf_counter() - t0, 2))
+                 kernel_cache=kernels["TORCHINDUCTOR_CACHE_DIR"], seconds=round(time.perf_counter() - t0, 2))
         engine = cls(loaded, model, vocoder, vocab_map, spec, device, dtype)
         engine.setup_speed()
         return engine

@@ -349,6 +349,17 @@ class FastSampler:
 
     # ------------------------------------------------------------------ warm-up
 
+    def warmup_plan(self, reference: Request) -> list[tuple[int, int]]:
+        """The (batch size, frames) shapes :meth:`warmup` visits for this reference, in order."""
+        lengths = [b for b in self.buckets if b > reference.mel.shape[1]]
+        sizes = bk.batch_sizes(self.max_batch)
+        plan = [(1, L) for L in lengths]
+        if self.cuda_graphs or self.compile_mode == "reduce-overhead":
+            plan += [(n, L) for n in sizes[1:] for L in lengths]
+        elif len(sizes) > 1 and lengths:
+            plan += [(sizes[1], lengths[0])]  # batched rows compile once for every length
+        return plan
+
     def warmup(self, reference: Request, *, steps: int, cfg_strength: float, sway: float | None,
                progress: Callable[[int, int, str], None] | None = None) -> int:
         """Run every shape a message in this voice can take live, so that no
@@ -358,13 +369,7 @@ class FastSampler:
         otherwise (dynamic compilation covers the rest). Returns the number
         of shapes visited."""
         self.allow([(steps, cfg_strength, sway)])
-        lengths = [b for b in self.buckets if b > reference.mel.shape[1]]
-        sizes = bk.batch_sizes(self.max_batch)
-        plan = [(1, L) for L in lengths]
-        if self.cuda_graphs or self.compile_mode == "reduce-overhead":
-            plan += [(n, L) for n in sizes[1:] for L in lengths]
-        elif len(sizes) > 1 and lengths:
-            plan += [(sizes[1], lengths[0])]  # batched rows compile once for every length
+        plan = self.warmup_plan(reference)
         self.warming = True
         try:
             for i, (n, length) in enumerate(plan, 1):

@@ -31,8 +31,9 @@ WARMUP_PHRASE = "你好，欢迎来到直播间。"
 
 def warm_up(engine: F5Engine, voice_id: str | None = None,
             progress: Callable[[int, int, str], None] | None = None) -> float:
-    """Returns the seconds it took. ``progress(step, steps, shape)`` follows
-    the fast path's compilations and captures (called on the engine thread)."""
+    """Returns the seconds it took. ``progress(step, steps, what)`` is called
+    (on the engine thread) as each step begins: every shape the fast path
+    compiles and captures, for each (NFE, cfg) warmed, then the phrase."""
     with loading.device_scope(engine.device):
         return _warm_up(engine, voice_id, progress)
 
@@ -42,18 +43,29 @@ def _warm_up(engine: F5Engine, voice_id: str | None, progress: Callable[[int, in
     voice = engine.prepared_voice(voice_id)
     params = engine.params(voice, seed=0)
     ready = [voice, *prepare_others(engine, voice.id)]
+    schedules: list[tuple[int, float]] = []
     if engine.fast is not None:
-        def report(i: int, n: int, what: str) -> None:
-            log.info("warm-up", step=f"{i}/{n}", shape=what, seconds=round(time.perf_counter() - t0, 1))
-            if progress is not None:
-                progress(i, n, what)
-
         shortest = min(ready, key=lambda v: v.mel.shape[1])
         with torch.inference_mode():
             ref = engine.request(shortest, "你好。", params)
-            for steps, cfg_strength in warm_schedules(engine, ready):
-                engine.fast.warmup(ref, steps=steps, cfg_strength=cfg_strength,
-                                   sway=params.sway_sampling_coef, progress=report)
+        schedules = warm_schedules(engine, ready)
+        shapes = len(engine.fast.warmup_plan(ref))
+    steps_total = (len(schedules) * shapes if schedules else 0) + 1
+    done = 0
+
+    def report(what: str) -> None:
+        nonlocal done
+        done += 1
+        log.info("warm-up", step=f"{done}/{steps_total}", shape=what, seconds=round(time.perf_counter() - t0, 1))
+        if progress is not None:
+            progress(done, steps_total, what)
+
+    for steps, cfg_strength in schedules:
+        label = f"NFE {steps}, cfg {cfg_strength:g}: " if len(schedules) > 1 else ""
+        with torch.inference_mode():
+            engine.fast.warmup(ref, steps=steps, cfg_strength=cfg_strength, sway=params.sway_sampling_coef,
+                               progress=lambda i, n, what, label=label: report(label + what))
+    report("a phrase spoken end to end")
     cached, engine.cache.max_bytes = engine.cache.max_bytes, 0  # the warm-up phrase is not chat
     try:
         for _ in engine.stream(voice.id, WARMUP_PHRASE, params):

@@ -64,10 +64,12 @@ def fake_for(loaded: Any, **kwargs: Any) -> FakeSynthesizer:
 
 
 async def start_daemon(config: Path, tmp_path: Path, *, synth: Any = None, sources: list[Any] | None = None,
-                       extra: list[str] | tuple[str, ...] = (), sink: Any = "null") -> Running:
-    """The daemon on this event loop, once ready. ``synth``: a Synthesizer, a
-    function of the loaded config giving one, or None for a FakeSynthesizer;
-    ``sink=None`` lets the daemon open the output its config names."""
+                       extra: list[str] | tuple[str, ...] = (), sink: Any = "null", ready: bool = True) -> Running:
+    """The daemon on this event loop, once ready (``ready=False``: once its
+    control server listens, before the sink, the synthesizer and the rest
+    start). ``synth``: a Synthesizer, a function of the loaded config giving
+    one, or None for a FakeSynthesizer; ``sink=None`` lets the daemon open the
+    output its config names."""
     from ishowtts_live.app import Daemon, load_checked
     from ishowtts_live.sinks.null import NullSink
 
@@ -80,11 +82,13 @@ async def start_daemon(config: Path, tmp_path: Path, *, synth: Any = None, sourc
         synth = synth(loaded)
     daemon = Daemon(loaded, synthesizer=synth, sink=NullSink(realtime=True) if sink == "null" else sink,
                     sources=sources if sources is not None else [])
+    listening = asyncio.Event()
+    daemon.startup.listeners.append(lambda _startup: listening.set())  # its first stage follows the control server
     task = asyncio.create_task(daemon.run(), name="test-daemon")
-    ready = asyncio.ensure_future(daemon.ready.wait())
-    await wait(asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED), 120)
+    reached = asyncio.ensure_future(daemon.ready.wait() if ready else listening.wait())
+    await wait(asyncio.wait({task, reached}, return_when=asyncio.FIRST_COMPLETED), 120)
     if task.done():
-        ready.cancel()
+        reached.cancel()
         task.result()  # raises what stopped it
     token_file = tmp_path / "state" / "control.token"
     token = token_file.read_text().strip() if token_file.exists() else ""

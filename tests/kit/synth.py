@@ -10,6 +10,12 @@ asked for ahead are served ``max_batch`` at a time, ``latency_s`` passes
 before a message's first block and ``rtf`` × a block's duration before each
 block. A cancelled message stops at its next block. Everything asked is
 counted.
+
+Its warm-up (``warmup_steps``; with ``warmup=None``, as the daemon starts it,
+only when that is set) reports each step through ``progress`` and takes
+``warmup_step_s`` per step, or, after :meth:`hold_warmup`, waits at each
+step until the test calls :meth:`release_warmup` — a slow device's start,
+as slow as the test needs it to be.
 """
 
 from __future__ import annotations
@@ -77,7 +83,8 @@ class FakeSynthesizer:
     def __init__(self, *, sample_rate: int = 24000, block_ms: int = 50, seconds_per_char: float = 0.25,
                  max_audio_s: float = 30.0, latency_s: float = 0.0, rtf: float = 0.0, max_batch: int = 1,
                  voices: Iterable[str] = ("default", "zh16"), default_voice: str = "default", nfe_step: int = 7,
-                 fail: Callable[[SynthRequest], BaseException | None] | None = None, recovers: bool = False):
+                 fail: Callable[[SynthRequest], BaseException | None] | None = None, recovers: bool = False,
+                 warmup_steps: int = 0, warmup_step_s: float = 0.0):
         self._rate = sample_rate
         self.block = sample_rate * block_ms // 1000
         self.seconds_per_char = seconds_per_char
@@ -97,6 +104,9 @@ class FakeSynthesizer:
         self.started: list[SynthRequest] = []  # in the order synthesis began
         self.cancelled = 0
         self.warmups = 0
+        self.warmup_steps = int(warmup_steps)
+        self.warmup_step_s = warmup_step_s
+        self._warmup_gate: asyncio.Semaphore | None = None
         self._jobs: asyncio.PriorityQueue | None = None
         self._order = itertools.count()
         self._task: asyncio.Task | None = None
@@ -120,12 +130,28 @@ class FakeSynthesizer:
     async def start(self, *, warmup: bool | None = None, progress=None) -> float:
         self._jobs = asyncio.PriorityQueue()
         self._task = asyncio.create_task(self._engine(), name="fake-synthesizer")
-        self._state = "ready"
-        if warmup:
-            self.warmups += 1
+        self._state = "starting"
+        steps = self.warmup_steps if warmup is None else max(1, self.warmup_steps) if warmup else 0
+        t0 = time.perf_counter()
+        for step in range(1, steps + 1):
             if progress is not None:
-                progress(1, 1, "fake")
-        return 0.0
+                progress(step, steps, f"fake shape {step}")
+            if self._warmup_gate is not None:
+                await self._warmup_gate.acquire()
+            elif self.warmup_step_s:
+                await asyncio.sleep(self.warmup_step_s)
+        self.warmups += bool(steps)
+        self._state = "ready"
+        return time.perf_counter() - t0 if steps else 0.0
+
+    def hold_warmup(self) -> None:
+        """From now on each warm-up step waits for :meth:`release_warmup`."""
+        self._warmup_gate = asyncio.Semaphore(0)
+
+    def release_warmup(self, steps: int = 1) -> None:
+        assert self._warmup_gate is not None, "hold_warmup() first"
+        for _ in range(steps):
+            self._warmup_gate.release()
 
     async def stop(self) -> None:
         self._state = "stopped"

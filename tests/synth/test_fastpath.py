@@ -286,3 +286,26 @@ def test_warmup_covers_every_voice(tiny_config, voices_dir, tmp_path, monkeypatc
     engine.fast.cuda_graphs = True  # graphs are per step count: every pair, and the backlog floor
     ready = [engine.prepared_voice(None), engine.voices["brief"]]
     assert engine.warm_schedules(ready) == [(7, 2.0), (4, 2.0), (5, 0.0), (4, 0.0)]
+
+
+def test_warmup_reports_every_step_it_takes(tiny_config):
+    """The real engine's warm-up calls progress once per step as it begins:
+    every shape of every (NFE, cfg) warmed, counted 1..n against the same n,
+    then the phrase spoken end to end — what systemd and /healthz show."""
+    from ishowtts_live.config import load_config
+    from ishowtts_live.synth.engine import load_engine
+
+    loaded = load_config(str(tiny_config), ["engine.fast_path=on", "engine.compile=off",
+                                            "engine.buckets_s=[8.0, 10.0]", "engine.max_batch=2"])
+    engine = load_engine(loaded)
+    seen = []
+    assert engine.warmup(progress=lambda *step: seen.append(step)) > 0
+    with torch.inference_mode():
+        ref = engine.request(engine.prepared_voice(None), "你好。", engine.params(engine.prepared_voice(None)))
+    plan = engine.fast.warmup_plan(ref)
+    schedules = engine.warm_schedules([engine.prepared_voice(None), *(engine.voices[v] for v in engine.voices
+                                                                     if v != engine.prepared_voice(None).id)])
+    n = len(schedules) * len(plan) + 1
+    assert len(plan) >= 2 and [(i, total) for i, total, _ in seen] == [(i, n) for i in range(1, n + 1)]
+    assert [what for _, _, what in seen][: len(plan)] == [f"batch {b}, {f} frames" for b, f in plan]
+    assert seen[-1][2] == "a phrase spoken end to end"
