@@ -74,7 +74,8 @@ def test_origin_must_be_the_servers_own(origin, ok):
 
 
 def test_config_check_rejects_a_host_name_to_bind(tmp_path):
-    """control.host must be an address; `config check` says so as section.key (exit 78)."""
+    """control.host must be an address; `config check` says so, naming the -o
+    that set it with its section.key (exit 78)."""
     r = kit.run_cli("config", "check", "-c", str(kit.ROOT / "config" / "ishowtts.toml"), "-o", "control.host=myhost")
     assert r.returncode == 78
-    assert "control.host: expected an IP address" in r.stderr and "'myhost'" in r.stderr
+    assert "-o control.host=myhost: expected an IP address" in r.stderr and "'myhost'" in r.stderr
