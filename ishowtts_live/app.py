@@ -163,7 +163,8 @@ class Daemon:
             self.shutdown.install()
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(self.shutdown.uninstall)
-            await self._start(stack)
+            if not await self._start_unless_stopped(stack):
+                return 0
             self.startup.ready(f"speaking; {len(self.sources)} source(s)")
             self.ready.set()
             self.bus.publish("ready", startup_s=round(self.startup.elapsed_s, 1))
@@ -179,6 +180,25 @@ class Daemon:
         if alive:
             log.warning("tasks still alive after teardown", tasks=[t.get_name() for t in alive])
         return 0
+
+    async def _start_unless_stopped(self, stack: contextlib.AsyncExitStack) -> bool:
+        """Start every stage; False when a stop was asked for first. A warm-up
+        takes minutes on a Jetson: SIGTERM or Ctrl-C meanwhile ends the start
+        (the engine stops at its next warm-up step) and what had started is
+        stopped in reverse, instead of waiting for the warm-up to finish."""
+        start = asyncio.ensure_future(self._start(stack))
+        stop = asyncio.ensure_future(self.shutdown.requested.wait())
+        await asyncio.wait({start, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if start.done():
+            stop.cancel()
+            start.result()  # raises what stopped the start
+            return True
+        self.startup.stopping()
+        log.info("stopping during start-up", reason=self.shutdown.signal_name, during=self.startup.what)
+        start.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await start
+        return False
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         cfg = self.config

@@ -31,6 +31,12 @@ _STOP = object()
 NOW, AHEAD, LAST = 0, 1, 2  # job priorities: what plays now, what is synthesized ahead, the stop
 
 
+
+class StartAborted(BaseException):
+    """Raised on the engine thread at a warm-up step once its start was
+    cancelled. A BaseException, so that no fail-soft ``except Exception`` in
+    the warm-up mistakes it for a failed compile or capture."""
+
 class EngineThread:
     def __init__(self, loaded: LoadedConfig, engine_factory: Callable[[LoadedConfig], Any] | None = None):
         self.loaded = loaded
@@ -54,7 +60,11 @@ class EngineThread:
             if not ready.done():
                 ready.set_exception(exc) if exc else ready.set_result(result)
 
+        abort = threading.Event()  # set when the start is cancelled (a stop asked for during warm-up)
+
         def report(i: int, n: int, what: str) -> None:  # warm-up steps, handed to the loop
+            if abort.is_set():
+                raise StartAborted("the start was cancelled")  # ends the warm-up between two steps
             if progress is not None:
                 loop.call_soon_threadsafe(progress, i, n, what)
 
@@ -75,7 +85,9 @@ class EngineThread:
         try:
             return await ready
         except BaseException:
-            # it ends right after handing over the error: nothing may be queued for it
+            # it ends right after handing over the error (or at the next warm-up
+            # step when cancelled): nothing may be queued for it
+            abort.set()
             await asyncio.to_thread(self._thread.join, 10)
             self._thread = None
             raise

@@ -407,3 +407,25 @@ def save_docs_screenshot(png: bytes, variable: str, size: tuple[int, int]) -> No
     target = os.environ.get(variable)
     if target:
         image.convert("RGB").save(Path(target))
+
+
+async def test_panel_opened_while_the_daemon_starts(tiny_config, tmp_path, browser):
+    """Opened during the warm-up (the queue answers 503 then), the panel
+    connects and shows the engine starting; once the daemon is ready it shows
+    it ready and lists the voices, without a reload."""
+    def slow(loaded):
+        synth = fake_for(loaded, warmup_steps=2)
+        synth.hold_warmup()  # each step waits for the test
+        return synth
+
+    running = await start_daemon(tiny_config, tmp_path, synth=slow, ready=False)
+    try:
+        await until(lambda: running.daemon.startup.step == 1, 60, "the first warm-up step")
+        await open_panel(browser, running)
+        await browser.wait_for("document.getElementById('engine').textContent === 'starting'")
+        running.daemon.synth.release_warmup(2)
+        await wait(running.daemon.ready.wait(), 60)
+        await browser.wait_for("document.getElementById('engine').textContent === 'ready'")
+        await browser.wait_for("document.getElementById('voice').options.length > 0")
+    finally:
+        await stop_daemon(running)

@@ -11,6 +11,9 @@ import socket
 import subprocess
 import sys
 
+import aiohttp
+import pytest
+
 from tests import kit
 from tests.control.test_ctl import ctl
 from tests.kit import until, wait
@@ -149,3 +152,22 @@ def test_a_daemon_process_tells_systemd_each_warmup_step(tiny_config, tmp_path):
     assert all(extend == "EXTEND_TIMEOUT_USEC=45000000" for _status, extend in statuses), statuses
     assert [status for status, _ in statuses][2:6] == [f"STATUS=starting: warm-up {i}/4: fake shape {i}"
                                                        for i in (1, 2, 3, 4)]
+
+
+async def test_a_stop_during_warmup_ends_the_start(tiny_config, tmp_path, http):
+    """SIGTERM (or Ctrl-C) while the engine warms up, which takes minutes on a
+    Jetson: the daemon does not wait for the warm-up; it stops what had
+    started, its control server included, and exits 0."""
+    def slow(loaded):
+        synth = fake_for(loaded, warmup_steps=3)
+        synth.hold_warmup()  # the warm-up never goes on by itself
+        return synth
+
+    r = await start_daemon(tiny_config, tmp_path, synth=slow, ready=False)
+    await until(lambda: r.daemon.startup.step == 1, 60, "the first warm-up step")
+    r.daemon.shutdown.request("SIGTERM")
+    assert await wait(r.task, 60) == 0
+    assert not r.daemon.ready.is_set() and r.daemon.startup.phase == "stopping"
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with http.get(r.url + "/healthz"):
+            pass

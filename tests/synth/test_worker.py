@@ -173,6 +173,33 @@ async def test_warmup_progress_is_reported_on_the_event_loop(tiny_loaded):
     assert seen == [(i, 3, f"shape {i}", loop_thread) for i in (1, 2, 3)]
 
 
+async def test_a_cancelled_start_stops_the_warmup_at_its_next_step(tiny_loaded):
+    """A start cancelled during warm-up (a stop asked for meanwhile) ends the
+    engine thread at the next warm-up step, not after the whole warm-up."""
+    stepped = threading.Event()
+    steps: list[int] = []
+
+    class Warming:  # stands in for a long warm-up: 10,000 steps of 10 ms
+        sample_rate, fast = 24000, None
+
+        def warmup(self, progress=None):
+            for i in range(1, 10_001):
+                time.sleep(0.01)
+                progress(i, 10_000, f"shape {i}")
+                steps.append(i)
+                stepped.set()
+            return 100.0
+
+    s = LocalSynthesizer(tiny_loaded, engine_factory=lambda _l: Warming())
+    start = asyncio.ensure_future(s.start(warmup=True))
+    await wait(asyncio.to_thread(stepped.wait, 30))
+    start.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await wait(start, 30)
+    assert not s.thread.alive and 0 < len(steps) < 10_000
+    assert s.health().state == "stopped"
+
+
 async def _hold(synth) -> tuple[threading.Event, asyncio.Future]:
     """Occupy the engine thread until the returned gate is set."""
     gate, holding = threading.Event(), threading.Event()

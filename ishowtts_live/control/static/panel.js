@@ -145,7 +145,9 @@
     if (refreshing) { again = true; return; }
     refreshing = true;
     try {
-      const [s, q] = await Promise.all([api("GET", "/api/status"), api("GET", "/api/queue")]);
+      // while the daemon starts, only its status answers (the rest is 503 until ready)
+      const s = await api("GET", "/api/status");
+      const q = s.ready ? await api("GET", "/api/queue") : { items: [] };
       status = s;
       queueItems = q.items;
       fetchedAt = performance.now();
@@ -204,6 +206,7 @@
       let event;
       try { event = JSON.parse(msg.data); } catch (err) { return; }
       if (event.type === "settings" && event.voice) $("voice").value = event.voice;
+      if (event.type === "ready") loadVoices(); // refused (503) while the daemon was starting
       scheduleRefresh();
     };
     ws.onclose = () => {
