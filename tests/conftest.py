@@ -19,6 +19,24 @@ def pytest_configure(config):
         os.environ["ISHOWTTS_LONG"] = "1"
 
 
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """A test that runs a command in-process configures logging for the whole
+    process, bound to that test's captured output, which is closed after it:
+    every later log line would fail. Put structlog's configuration and the
+    root logger's handlers back after each test."""
+    import logging
+
+    import structlog
+
+    config, root = structlog.get_config(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> tuple[Path, Path]:
     return kit.build_tiny_weights(tmp_path_factory.mktemp("weights"))

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 from ishowtts_live.config.schema import EngineConfig
 from ishowtts_live.errors import EXIT_CONFIG, ConfigError
 from ishowtts_live.synth import loading, plan
+from tests import kit
 
 # (requested, capability, torch says bf16 is native) -> dtype, stepped down
 PRECISION_TABLE = [
@@ -104,15 +105,14 @@ def test_auto_warns_once_when_a_driver_is_loaded_but_torch_sees_no_gpu(tmp_path)
     assert warnings[0]["driver"] == str(marker)
 
 
-def test_run_with_cuda_and_no_gpu_exits_78_with_one_line(tiny_config, capsys):
+def test_run_with_cuda_and_no_gpu_exits_78_with_one_line(tiny_config):
     """The command line: `say` with engine.device=cuda on this GPU-less machine
-    stops with exit 78 and one error line, no traceback."""
-    from ishowtts_live import cli
-
-    code = cli.main(["say", "你好", "--config", str(tiny_config), "-o", "engine.device=cuda",
-                     "-o", "audio.output=null"])
-    err = capsys.readouterr().err
-    assert code == EXIT_CONFIG
+    stops with exit 78 and one error line, no traceback. (In a child process:
+    the CLI configures logging for its process, here the test's.)"""
+    result = kit.run_cli("say", "你好", "--config", str(tiny_config), "-o", "engine.device=cuda",
+                         "-o", "audio.output=null")
+    err = result.stderr
+    assert result.returncode == EXIT_CONFIG
     lines = [ln for ln in err.splitlines() if "engine.device" in ln]
     assert len(lines) == 1 and "Traceback" not in err
 
